@@ -1,0 +1,1 @@
+"""The orchestrator: CLI, config, state store, lifecycle, DAG, planner, executor, policy."""

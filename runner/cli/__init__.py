@@ -1,0 +1,1 @@
+"""The CLI skin: parse, call plain functions, render. No work happens here."""

@@ -1,0 +1,90 @@
+"""Entry point: normalise global flags, run the Typer app, turn every error into one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+GLOBAL_FLAGS = {"--json", "--verbose", "-v", "-vv", "--quiet", "-q", "--dry-run", "--no-color"}
+GLOBAL_WITH_VALUE = {"--config"}
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """Let global options appear anywhere before `--` by moving them to the front."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg in GLOBAL_WITH_VALUE and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        elif any(arg.startswith(flag + "=") for flag in GLOBAL_WITH_VALUE):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The one place where domain errors become the seed's exit codes."""
+    from runner.errors import RunnerError
+    from sandbox import errors as sx
+
+    if isinstance(exc, RunnerError):
+        return exc.exit_code
+    if isinstance(exc, sx.HostileTreeError):
+        return 3
+    if isinstance(exc, (sx.EngineUnavailable, sx.GatewayError, sx.ImageError)):
+        return 4
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    import typer
+    from typer.exceptions import TyperException
+
+    from runner.cli.app import build_command
+    from runner.errors import RunnerError
+    from sandbox.errors import SandboxError
+
+    args = normalize_argv(list(sys.argv[1:] if argv is None else argv))
+    as_json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+    command = build_command()
+    try:
+        command.main(args=args, prog_name="codex-sandbox", standalone_mode=False)
+        code = 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        _fail("aborted", 130, as_json)
+        code = 130
+    except TyperException as exc:  # click's usage errors (vendored by typer): exit 2
+        code = getattr(exc, "exit_code", 2)
+        _fail(exc.format_message() if hasattr(exc, "format_message") else str(exc), code, as_json)
+    except (RunnerError, SandboxError) as exc:
+        code = exit_code_for(exc)
+        _fail(str(exc), code, as_json)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130, as_json)
+        code = 130
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _fail(message: str, code: int, as_json: bool) -> None:
+    line = " ".join(str(message).split()) or "failed"
+    if as_json:
+        sys.stdout.write(json.dumps({"error": {"message": line, "exit_code": code}}) + "\n")
+    sys.stderr.write(f"error: {line}\n")
+
+
+if __name__ == "__main__":
+    main()

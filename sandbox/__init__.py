@@ -1,0 +1,1 @@
+"""Everything that touches Docker and git worktrees. Never imports `runner`."""
