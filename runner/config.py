@@ -15,30 +15,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runner.errors import InvalidInput
+from sandbox.settings import ExtractCaps, LimitsConfig
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class LimitsConfig(Section):
-    """Resource limits of one sandbox container."""
-
-    memory: str = Field("2g", description="Memory limit (Docker syntax: 512m, 2g).")
-    cpus: float = Field(2.0, gt=0, description="CPU limit in cores.")
-    pids: int = Field(512, ge=16, description="Maximum number of processes in the container.")
-    timeout_s: int = Field(900, ge=1, description="Wall-clock limit of one run; then it is killed.")
-    tmpfs_mb: int = Field(512, ge=16, description="Size of the tmpfs mounted at /tmp and $HOME.")
-    disk_mb: int = Field(4096, ge=16, description="Cap on what a run may write into its worktree.")
-
-
-class ExtractCaps(Section):
-    """Caps on the tree a container leaves behind; past them the change set is refused."""
-
-    max_files: int = Field(100_000, ge=1, description="Files in the returned tree.")
-    max_bytes: int = Field(2 * 1024**3, ge=1, description="Total bytes of the returned tree.")
-    max_depth: int = Field(64, ge=1, description="Directory depth of the returned tree.")
-    max_file_bytes: int = Field(100 * 1024**2, ge=1, description="Size of any one file.")
 
 
 class SandboxConfig(Section):
