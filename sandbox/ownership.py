@@ -1,0 +1,60 @@
+"""Workspace ownership when the host user is root: lend the tree to the sandbox uid, then take it back.
+
+Both walks use lstat/lchown only and never descend through a symlink, so a hostile tree cannot make
+us chown anything outside it (the container is gone before `hand_back` runs).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+
+def is_root_host() -> bool:
+    return os.geteuid() == 0
+
+
+def _walk(root: Path) -> Iterator[os.DirEntry]:
+    stack = [str(root)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    yield entry
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+
+
+def _chown_tree(root: Path, uid: int, gid: int, *, skip_top_git: bool) -> int:
+    changed = 0
+    top_git = os.path.join(str(root), ".git")
+    st = os.lstat(root)
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.chown(root, uid, gid, follow_symlinks=False)
+        changed += 1
+    for entry in _walk(root):
+        if skip_top_git and entry.path == top_git:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if (st.st_uid, st.st_gid) != (uid, gid):
+                os.chown(entry.path, uid, gid, follow_symlinks=False)
+                changed += 1
+        except FileNotFoundError:
+            continue
+    return changed
+
+
+def hand_over(workspace: Path, uid: int, gid: int) -> int:
+    """Give the tree (but not its `.git` pointer) to the sandbox uid; returns entries changed."""
+    return _chown_tree(Path(workspace), uid, gid, skip_top_git=True)
+
+
+def hand_back(workspace: Path, uid: int, gid: int) -> int:
+    """Give every entry of the tree back to the host user, without following symlinks."""
+    if not os.path.lexists(workspace) or os.path.islink(workspace):
+        return 0
+    return _chown_tree(Path(workspace), uid, gid, skip_top_git=False)

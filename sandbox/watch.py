@@ -1,0 +1,83 @@
+"""Disk-cap watcher: a bind mount has no quota here, so poll the workspace size and stop the run past the cap."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+MIN_INTERVAL_S = 1.0
+MAX_ENTRIES = 500_000  # past this many entries the tree counts as over the cap (a file-count bomb)
+
+
+def tree_bytes(root: Path, budget: int = MAX_ENTRIES) -> int | None:
+    """Allocated bytes under `root` (no symlinks followed, hard links once); None past `budget` entries."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [str(root)]
+    count = 0
+    while stack:
+        try:
+            it = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                count += 1
+                if count > budget:
+                    return None
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_nlink > 1 and not entry.is_dir(follow_symlinks=False):
+                    key = (st.st_dev, st.st_ino)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                total += st.st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return total
+
+
+class DiskWatcher:
+    """Polls growth of a workspace about once a second (less often when a walk is slow)."""
+
+    def __init__(self, root: Path | None, cap_bytes: int, on_exceed: Callable[[], None]):
+        self.root = root
+        self.cap = cap_bytes
+        self.on_exceed = on_exceed
+        self.exceeded = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        baseline = tree_bytes(self.root)
+        if baseline is None:
+            baseline = 0
+        while not self._stop.wait(self._interval):
+            t0 = time.monotonic()
+            size = tree_bytes(self.root)
+            self._walk_s = time.monotonic() - t0
+            if self._stop.is_set():
+                return
+            if size is None or size - baseline > self.cap:
+                self.exceeded = True
+                self.on_exceed()
+                return
+
+    _walk_s = 0.0
+
+    @property
+    def _interval(self) -> float:
+        # keep the watcher's cost under ~10% of a core even on a large tree
+        return max(MIN_INTERVAL_S, 10 * self._walk_s)
