@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from runner.deploy.config import DeployConfig
 from runner.errors import InvalidInput
 from sandbox.settings import ExtractCaps, LimitsConfig
 
@@ -74,7 +75,7 @@ class AppConfig(Section):
     build: BuildConfig = Field(default_factory=BuildConfig, description="Building tasks.")
     verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Test runs.")
     policies: dict[str, Any] = Field(default_factory=dict, description="Policy overrides (see policies/).")
-    deploy: dict[str, Any] = Field(default_factory=dict, description="Deploy environments and provider.")
+    deploy: DeployConfig = Field(default_factory=DeployConfig, description="Deploy environments and provider.")
 
 
 class LoadedConfig(BaseModel):

@@ -1,0 +1,89 @@
+"""`observe status|logs|metrics`: parse, call runner.observe / runner.metrics, render."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import typer
+
+from runner.cli.context import get_app
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("status")
+def status(ctx: typer.Context,
+           env: Optional[str] = typer.Argument(None, help="One environment (default: all configured).")) -> None:
+    """Health, uptime, restarts and deployed commit per environment; a failing one proposes a patch task."""
+    from runner.observe import environment_statuses, react, render_status, repo_provider
+    from runner.store import Store
+
+    a = get_app(ctx)
+    root = a.repo_root()
+    cfg = a.config.deploy
+    provider = repo_provider(root, cfg)
+    envs = [env] if env else list(cfg.environments)
+    for name in envs:
+        provider.env_config(name)
+    statuses = environment_statuses(provider, envs)
+    issues: list[dict] = []
+    if not a.dry_run:
+        with Store.open(root) as store:
+            issues = react(store, statuses)
+    data = {"environments": [s.model_dump(mode="json") for s in statuses], "issues": issues}
+
+    def human() -> None:
+        for line in render_status(statuses):
+            print(line)
+        for issue in issues:
+            print(f"issue: {issue['issue']}" + (f" → patch task {issue['task']}" if issue["task"] else ""))
+
+    a.emit(data, human)
+    if issues:
+        raise typer.Exit(1)
+
+
+@app.command("logs")
+def logs(ctx: typer.Context, env: str = typer.Argument("staging", help="Environment."),
+         follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines."),
+         tail: int = typer.Option(200, "--tail", help="Lines of history to show first.")) -> None:
+    """The deployed app's log lines."""
+    from runner.observe import repo_provider
+
+    a = get_app(ctx)
+    provider = repo_provider(a.repo_root(), a.config.deploy)
+    provider.env_config(env)
+    lines = provider.logs(env, follow=follow, tail=tail)
+    if a.json and not follow:
+        a.emit({"env": env, "lines": list(lines)})
+        return
+    try:
+        for line in lines:
+            print(line, flush=True)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("metrics")
+def metrics(ctx: typer.Context,
+            serve: Optional[int] = typer.Option(None, "--serve", help="Serve /metrics on this port (127.0.0.1)."),
+            addr: str = typer.Option("127.0.0.1", "--addr", help="Address to bind with --serve.")) -> None:
+    """The metrics in the Prometheus text format (or served for scraping)."""
+    from runner.metrics import render
+    from runner.metrics import serve as serve_metrics
+    from runner.store import Store
+
+    a = get_app(ctx)
+    root = a.repo_root()
+    with Store.open(root) as store:
+        if serve is None:
+            print(render(store), end="")
+            return
+        server, _thread = serve_metrics(store, serve, addr)
+        a.info(f"serving metrics on http://{addr}:{server.server_port}/metrics (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            server.shutdown()

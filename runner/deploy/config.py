@@ -1,0 +1,76 @@
+"""The `deploy:` config section: provider, environments, deploy steps and the secrets each names."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StepConfig(_Section):
+    """One deploy step (migration, smoke test...) run in an ephemeral sandbox container."""
+
+    name: str = Field(..., description="Step name shown in plans and logs.")
+    command: str = Field(..., description="Shell command run in the step container (workdir: the commit's tree).")
+    phase: Literal["pre", "post"] = Field(
+        "pre", description="pre: before the app is replaced (migrations); post: after it is healthy (smoke test)."
+    )
+    secrets: list[str] = Field(default_factory=list, description="Secret names injected as env vars into this step only.")
+    network: Literal["none", "app"] = Field(
+        "none", description="none: no network; app: share the new app container's network (reach it on localhost)."
+    )
+    image: str | None = Field(None, description="Image of the step container (default: deploy.step_image).")
+    timeout_s: int = Field(300, ge=1, description="Wall-clock limit of the step.")
+
+
+class EnvironmentConfig(_Section):
+    """One deploy target (staging, prod...)."""
+
+    port: int | None = Field(
+        None, ge=0, le=65535, description="Host port published on 127.0.0.1 (None/0: an ephemeral port)."
+    )
+    container_port: int = Field(8000, ge=1, le=65535, description="Port the app listens on inside its container.")
+    health_url: str | None = Field(
+        "/health", description="HTTP health path (or full URL with {port}) polled from the host; 2xx = healthy."
+    )
+    health_command: list[str] | None = Field(
+        None, description="Instead of HTTP: a command run inside the app container; exit 0 = healthy."
+    )
+    health_timeout_s: float = Field(30.0, gt=0, description="How long to wait for the app to become healthy.")
+    requires_approval: bool | None = Field(
+        None, description="Needs --approve or a terminal confirmation (default: true for prod/production)."
+    )
+    secrets: list[str] = Field(default_factory=list, description="Secret names the app container itself receives.")
+    env: dict[str, str] = Field(default_factory=dict, description="Plain (non-secret) env vars of the app container.")
+    steps: list[StepConfig] = Field(default_factory=list, description="Deploy steps run around the switch.")
+
+    def needs_approval(self, name: str) -> bool:
+        if self.requires_approval is not None:
+            return self.requires_approval
+        return name in ("prod", "production")
+
+
+def _default_envs() -> dict[str, EnvironmentConfig]:
+    return {"staging": EnvironmentConfig(), "prod": EnvironmentConfig()}
+
+
+class DeployConfig(_Section):
+    """Deploy environments and provider."""
+
+    provider: Literal["docker", "compose"] = Field("docker", description="docker: one Dockerfile; compose: a compose file.")
+    project: str | None = Field(None, description="Project name for images/containers (default: the repo directory name).")
+    dockerfile: str = Field("Dockerfile", description="Dockerfile path in the repo (docker provider).")
+    compose_file: str = Field("compose.yaml", description="Compose file path in the repo (compose provider).")
+    service: str | None = Field(None, description="Compose service that is health-checked (default: the first one).")
+    compose_command: list[str] | None = Field(
+        None, description="Compose CLI (default: `docker-compose` if present, else `docker compose`)."
+    )
+    step_image: str = Field("codex-sandbox/python:latest", description="Default image of deploy step containers.")
+    build_timeout_s: int = Field(900, ge=1, description="Limit on building the app image.")
+    environments: dict[str, EnvironmentConfig] = Field(
+        default_factory=_default_envs, description="Environments by name (deployed in order: staging, then prod)."
+    )

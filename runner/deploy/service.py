@@ -1,0 +1,254 @@
+"""Compose a deploy: commit → tree → pre steps → provider switch (auto-rollback) → post steps; record it."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from runner.deploy.base import DeployResult
+from runner.deploy.config import DeployConfig
+from runner.errors import InvalidInput, PolicyViolation, StateError
+from runner.secrets import redact
+
+SecretsLoader = Callable[[list[str]], dict[str, str]]
+
+
+def git_archive(repo: Path, commit: str) -> bytes:
+    """The commit's tree as a tar, from git objects (never a working tree)."""
+    proc = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit], capture_output=True)
+    if proc.returncode != 0:
+        raise InvalidInput(f"cannot archive {commit}: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def rev_parse(repo: Path, rev: str) -> str:
+    proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise InvalidInput(f"unknown commit {rev!r}")
+    return proc.stdout.strip()
+
+
+def last_verified_commit(store) -> str | None:
+    """The commit of the newest passing verify run."""
+    if store is None:
+        return None
+    runs = [r for r in store.list_runs(kind="verify") if r.status == "succeeded" and r.commit]
+    runs.sort(key=lambda r: r.started_at)
+    return runs[-1].commit if runs else None
+
+
+def make_provider(repo: Path, cfg: DeployConfig, secrets: SecretsLoader | None = None):
+    if cfg.provider == "compose":
+        from runner.deploy.compose_provider import ComposeProvider
+
+        return ComposeProvider(repo, cfg, secrets=secrets)
+    from runner.deploy.docker_provider import DockerProvider
+
+    return DockerProvider(repo, cfg, secrets=secrets)
+
+
+class Deployer:
+    """Runs `deploy <env>` for one repo; the CLI builds it, tests call it directly."""
+
+    def __init__(self, repo: Path, cfg: DeployConfig, *, store=None, secrets: SecretsLoader | None = None,
+                 provider=None, runs_dir: Path | None = None):
+        self.repo = Path(repo).resolve()
+        self.cfg = cfg
+        self.store = store
+        self._loader = secrets
+        self._seen: dict[str, str] = {}  # values handed out, so every message can be redacted
+        self.provider = provider or make_provider(self.repo, cfg, self._secrets)
+        self.runs_dir = runs_dir or self.repo / ".codex" / "runs" / "deploy"
+
+    def _secrets(self, names: list[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        if self._loader is None:
+            raise InvalidInput(f"secrets {', '.join(names)} are needed but no secret store is open")
+        values = self._loader(list(names))
+        self._seen.update(values)
+        return values
+
+    def resolve_commit(self, commit: str | None) -> str:
+        if commit:
+            return rev_parse(self.repo, commit)
+        verified = last_verified_commit(self.store)
+        if verified is None:
+            raise StateError("no verified commit to deploy: run `codex-sandbox verify run` (or pass --commit)")
+        return verified
+
+    def plan(self, env: str, commit: str | None = None) -> dict:
+        """What `deploy env` would do (for --dry-run); touches nothing."""
+        ecfg = self.provider.env_config(env)
+        sha = self.resolve_commit(commit)
+        return {
+            "env": env, "provider": self.cfg.provider, "commit": sha,
+            "container": self.provider.container_name(env),
+            "image": f"{self.provider.image_repo}:{sha[:12]}",
+            "port": ecfg.port or "ephemeral (127.0.0.1)", "health": ecfg.health_command or ecfg.health_url,
+            "requires_approval": ecfg.needs_approval(env),
+            "app_secrets": ecfg.secrets,
+            "steps": [{"name": s.name, "phase": s.phase, "secrets": s.secrets, "network": s.network}
+                      for s in ecfg.steps],
+        }
+
+    def deploy(self, env: str, *, commit: str | None = None, approved_by: str | None = None,
+               on_line: Callable[[str], None] | None = None) -> DeployResult:
+        """Deploy to `env`; refuses without approval where required; always records the outcome."""
+        ecfg = self.provider.env_config(env)
+        sha = self.resolve_commit(commit)
+        if ecfg.needs_approval(env) and not approved_by:
+            raise PolicyViolation(f"deploying to {env} needs approval: pass --approve (or confirm on a terminal)")
+        mode = self._enter_deploying(sha)
+        run = self._start_run(env, sha, approved_by)
+        run_id = run.id if run is not None else _local_id()
+        result: DeployResult | None = None
+        error: str | None = None
+        try:
+            result = self._deploy(env, sha, run_id, on_line)
+            return result
+        except Exception as exc:
+            error = redact(str(exc), self._seen)
+            raise
+        finally:
+            self._finish_run(run, env, result, error)
+            if mode == "lifecycle" and result is not None and result.ok and env == list(self.cfg.environments)[-1]:
+                from runner import lifecycle
+
+                lifecycle.transition(self.store, "OBSERVING", reason=f"deployed {sha[:12]} to {env}")
+
+    def _enter_deploying(self, sha: str) -> str | None:
+        """Check the lifecycle allows a deploy (DEPLOYING needs a passing verify of this commit)."""
+        if self.store is None:
+            return None
+        from runner import lifecycle
+
+        mode = lifecycle.require(self.store, "deploy")
+        if mode == "lifecycle" and self.store.lifecycle_state() != "DEPLOYING":
+            lifecycle.transition(self.store, "DEPLOYING", reason=f"deploying {sha[:12]}", context={"commit": sha})
+        return mode
+
+    def _deploy(self, env, sha, run_id, on_line) -> DeployResult:
+        ecfg = self.provider.env_config(env)
+        context_tar = git_archive(self.repo, sha)
+        log_dir = self.runs_dir / run_id
+        steps: list[dict] = []
+        with tempfile.TemporaryDirectory(prefix="codex-deploy-") as tmp:
+            tree = None
+            if ecfg.steps:
+                from runner.deploy.steps import extract_tree
+
+                tree = extract_tree(context_tar, Path(tmp) / "tree")
+            for step in (s for s in ecfg.steps if s.phase == "pre"):
+                info = self._step(step, env, sha, run_id, tree, "none", None, log_dir, on_line)
+                steps.append(info)
+                if not info["ok"]:
+                    return DeployResult(env=env, provider=self.provider.name, status="failed", commit=sha,
+                                        message=f"step {step.name} failed ({info['reason']}); nothing was switched",
+                                        steps=steps)
+            result = self.provider.deploy(env, sha, context_tar)
+            result.message = redact(result.message, self._seen)
+            post = [s for s in ecfg.steps if s.phase == "post"]
+            if result.ok and post:
+                failed = None
+                with self.provider.app_network(env) as (net, url):
+                    for step in post:
+                        network = net if step.network == "app" else "none"
+                        info = self._step(step, env, sha, run_id, tree, network, url, log_dir, on_line)
+                        steps.append(info)
+                        if not info["ok"]:
+                            failed = info
+                            break
+                if failed is not None:
+                    back = self.provider.rollback(env)
+                    result = result.model_copy(update={
+                        "status": "rolled_back", "commit": back.commit, "image": back.image,
+                        "previous_commit": sha,
+                        "message": f"step {failed['name']} failed ({failed['reason']}); {back.message}",
+                    })
+            result.steps = steps
+        return result
+
+    def _step(self, step, env, sha, run_id, tree, network, url, log_dir, on_line) -> dict:
+        from runner.deploy.steps import run_step
+
+        secrets = self._secrets(step.secrets)
+        env_vars = {"DEPLOY_ENV": env, "DEPLOY_COMMIT": sha}
+        if url:
+            env_vars["APP_URL"] = url
+        return run_step(step, repo=self.repo, run_id=run_id, tree=tree, image=step.image or self.cfg.step_image,
+                        env=env_vars, secrets=secrets, network=network,
+                        log_path=log_dir / f"{_slug(step.name)}.log", on_line=on_line)
+
+    def rollback(self, env: str, *, approved_by: str | None = None) -> DeployResult:
+        ecfg = self.provider.env_config(env)
+        if ecfg.needs_approval(env) and not approved_by:
+            raise PolicyViolation(f"rolling back {env} needs approval: pass --approve (or confirm on a terminal)")
+        run = self._start_run(env, None, approved_by, action="rollback")
+        result, error = None, None
+        try:
+            result = self.provider.rollback(env)
+            return result
+        except Exception as exc:
+            error = redact(str(exc), self._seen)
+            raise
+        finally:
+            self._finish_run(run, env, result, error, action="rollback")
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _start_run(self, env, sha, approved_by, action="deploy"):
+        if self.store is None:
+            return None
+        from runner.models import Run
+
+        if approved_by:
+            self.store.audit("deploy.approved", details={
+                "env": env, "commit": sha, "via": approved_by, "user": _user(), "action": action})
+        run = Run(kind="deploy", commit=sha, pid=os.getpid(),
+                  details={"env": env, "provider": self.cfg.provider, "action": action,
+                           "approved_by": approved_by})
+        self.store.start_run(run)
+        return run
+
+    def _finish_run(self, run, env, result: DeployResult | None, error: str | None, action="deploy") -> None:
+        if run is None:
+            return
+        from runner.models import utcnow
+
+        outcome = result.status if result is not None else "failed"
+        details = {"env": env, "provider": self.cfg.provider, "action": action, "outcome": outcome,
+                   "approved_by": run.details.get("approved_by")}
+        if result is not None:
+            details.update(previous_commit=result.previous_commit, url=result.url, message=result.message,
+                           steps=[{k: v for k, v in s.items() if k != "log"} for s in result.steps])
+        self.store.finish_run(
+            run.id, event=f"deploy.{outcome}", details=details,
+            status="succeeded" if outcome == "deployed" else "failed", finished_at=utcnow(),
+            commit=result.commit if result is not None and result.commit else run.commit,
+            image=result.image if result is not None else None,
+            container=result.container if result is not None else None,
+            error=error or (None if outcome == "deployed" else (result.message if result else "failed")),
+        )
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:60] or "step"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): the uid is still an answer
+        return str(os.getuid())
+
+
+def _local_id() -> str:
+    from runner.models import new_id
+
+    return new_id()

@@ -1,0 +1,133 @@
+"""Deploy a small real HTTP app to staging on the real engine; a broken version rolls back; prod needs approval."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets as pysecrets
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from runner.cli.main import main
+from runner.deploy.base import PROJECT_LABEL
+from runner.deploy.config import DeployConfig
+from runner.deploy.service import Deployer
+from runner.errors import PolicyViolation
+from runner.secrets import open_store
+from runner.store import Store
+from tests.conftest import git
+
+pytestmark = pytest.mark.docker
+
+APP = '''import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+VERSION = "{version}"
+if VERSION == "broken":
+    sys.exit(1)
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("ok " + VERSION).encode()
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        print("GET", self.path, flush=True)
+HTTPServer(("0.0.0.0", 8000), H).serve_forever()
+'''
+DOCKERFILE = 'FROM codex-sandbox/python:latest\nCOPY app.py /app/app.py\nCMD ["python3", "/app/app.py"]\n'
+FAKE_TOKEN = "ghp_" + "R2d2C3poBb8Xx7Yy6Zz5Ww4Vv3Uu2Tt1Ss0Q"  # fake, realistic shape
+
+
+def commit_version(repo: Path, version: str) -> str:
+    (repo / "app.py").write_text(APP.format(version=version))
+    (repo / "Dockerfile").write_text(DOCKERFILE)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"app {version}")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode()
+
+
+@pytest.fixture
+def project(repo, monkeypatch):
+    name = f"cxs-t{pysecrets.token_hex(3)}"
+    yield name
+    from sandbox.docker_client import get_client
+
+    client = get_client()
+    for c in client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={name}"}):
+        c.remove(force=True)
+    for n in client.networks.list(filters={"label": f"{PROJECT_LABEL}={name}"}):
+        n.remove()
+    for img in client.images.list(filters={"label": f"{PROJECT_LABEL}={name}"}):
+        client.images.remove(img.id, force=True)
+
+
+def config(project: str) -> DeployConfig:
+    steps = [
+        {"name": "migrate", "phase": "pre", "command": "test -f app.py && echo migrated"},
+        {"name": "smoke", "phase": "post", "network": "app", "secrets": ["SMOKE_TOKEN"],
+         "command": 'python3 -c "import os,urllib.request;'
+                    "print(urllib.request.urlopen(os.environ['APP_URL']+'/health',timeout=5).read().decode())\" "
+                    '&& printf %s "$SMOKE_TOKEN" | sha256sum && echo "raw=$SMOKE_TOKEN"'},
+        {"name": "nosecret", "phase": "post", "command": 'echo "other=${SMOKE_TOKEN:-absent}"'},
+    ]
+    return DeployConfig.model_validate({
+        "project": project,
+        "environments": {
+            "staging": {"health_timeout_s": 20, "steps": steps},
+            "prod": {"health_timeout_s": 20},
+        },
+    })
+
+
+def test_deploy_staging_rollback_and_prod_approval(repo, project, monkeypatch, capsys):
+    monkeypatch.setenv("CODEX_MASTER_PASSWORD", "pw-deploy-test")
+    open_store(repo).set("SMOKE_TOKEN", FAKE_TOKEN)
+    good = commit_version(repo, "v1")
+    cfg = config(project)
+    with Store.open(repo) as store:
+        store.set_lifecycle_state("DEPLOYING", "test")
+        deployer = Deployer(repo, cfg, store=store, secrets=open_store(repo).subset)
+
+        first = deployer.deploy("staging", commit=good)
+        assert first.status == "deployed", first.message
+        assert get(first.url) == "ok v1"
+        assert [s["name"] for s in first.steps] == ["migrate", "smoke", "nosecret"]
+        assert all(s["ok"] for s in first.steps), first.steps
+
+        # The secret reached the step that names it (its hash is in the log), never in clear.
+        logs = {Path(s["log"]).stem: Path(s["log"]).read_text() for s in first.steps}
+        assert hashlib.sha256(FAKE_TOKEN.encode()).hexdigest() in logs["smoke"]
+        assert "raw=***" in logs["smoke"]
+        assert "other=absent" in logs["nosecret"]
+        app = deployer.provider.client.containers.get(f"{project}-staging")
+        assert not any(FAKE_TOKEN in e for e in app.attrs["Config"]["Env"])
+
+        broken = commit_version(repo, "broken")
+        second = deployer.deploy("staging", commit=broken)
+        assert second.status == "rolled_back", second.message
+        assert second.commit == good and second.previous_commit == broken
+        assert get(second.url) == "ok v1"
+        status = deployer.provider.status("staging")
+        assert (status.state, status.health, status.commit) == ("running", "healthy", good)
+
+        with pytest.raises(PolicyViolation):
+            deployer.deploy("prod", commit=good)
+        runs = store.list_runs(kind="deploy")
+        assert [r.status for r in runs] == ["succeeded", "failed"]
+        assert runs[1].details["outcome"] == "rolled_back"
+
+    monkeypatch.chdir(repo)
+    assert main(["--json", "deploy", "prod", "--commit", good]) == 3
+    assert "needs approval" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+    # The value is in no file under .codex except the encrypted store.
+    for path in (repo / ".codex").rglob("*"):
+        if path.is_file() and path.name != "secrets.enc":
+            assert FAKE_TOKEN.encode() not in path.read_bytes(), path
