@@ -1,0 +1,213 @@
+"""The build commands: lock the repo, recover, check the lifecycle, pick the task, hand it to TaskBuilder.
+
+`BuildEnv` is composed at the CLI edge (config, the API key read from the environment, progress output);
+nothing below it reads global config or the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from runner.errors import InvalidInput, StateError
+from runner.task_builder import BuildEnv, BuildResult, TaskBuilder, integration_branch
+
+__all__ = ["BuildEnv", "BuildResult", "build_next", "build_task", "build_all", "run_one", "build_scaffold",
+           "describe_plan", "next_ready_task", "integration_branch"]
+
+
+# ----------------------------------------------------------------------------- the commands
+
+
+def build_next(env: BuildEnv) -> BuildResult | None:
+    """Build the next ready task; None when no task is ready."""
+    with _session(env, "build next", "build") as store:
+        task = next_ready_task(store)
+        if task is None:
+            return None
+        return TaskBuilder(env, store).build(task)
+
+
+def build_task(env: BuildEnv, task_id: str) -> BuildResult:
+    """Build one task by id (it must be pending or failed, with its dependencies completed)."""
+    with _session(env, f"build task {task_id}", "build") as store:
+        return TaskBuilder(env, store).build(_buildable(store, task_id))
+
+
+def build_all(env: BuildEnv, on_result: Callable[[BuildResult], None] | None = None) -> list[BuildResult]:
+    """Build ready tasks one after another until none is ready or one fails."""
+    results: list[BuildResult] = []
+    with _session(env, "build all", "build") as store:
+        builder = TaskBuilder(env, store)
+        while (task := next_ready_task(store)) is not None:
+            result = builder.build(task)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+            if not result.ok:
+                break
+    return results
+
+
+def run_one(env: BuildEnv, text: str) -> BuildResult:
+    """`run "<task id or free text>"`: build an existing task, or add the text as an ad-hoc task and build it."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("give a task id or a description of the task")
+    with _session(env, "run", "run") as store:
+        task = find_task_ref(store, text)
+        if task is None:
+            task = add_adhoc_task(store, text, via="run")
+            env.progress(f"added ad-hoc task {task.id}: {task.title}")
+        else:
+            task = _buildable(store, task.id)
+        return TaskBuilder(env, store).build(task)
+
+
+def build_scaffold(env: BuildEnv) -> BuildResult:
+    """`scaffold`: build the plan's scaffold task (SCAFFOLDING only); on success move to BUILDING."""
+    from runner import lifecycle
+
+    with _session(env, "scaffold", "scaffold") as store:
+        pending = [t for t in store.list_tasks() if t.type == "scaffold" and t.status in ("pending", "failed")]
+        if pending:
+            task = min(pending, key=lambda t: (t.priority, t.id))
+        else:
+            plan = store.plan()
+            summary = (plan.summary if plan else "") or "the project described by the plan"
+            task = add_adhoc_task(store, f"Scaffold the project: {summary}", via="scaffold", task_type="scaffold")
+        result = TaskBuilder(env, store).build(task)
+        if result.ok:
+            lifecycle.transition(store, "BUILDING", reason=f"scaffold task {task.id} committed {result.commit}")
+        return result
+
+
+def find_task_ref(store, text: str):
+    """The task `text` names by id or unique id prefix, or None when it is free text."""
+    if not re.fullmatch(r"[0-9A-Za-z]{4,26}", text):
+        return None
+    try:
+        return store.get_task(text)
+    except InvalidInput:
+        return None
+
+
+def add_adhoc_task(store, text: str, *, via: str, task_type: str | None = None):
+    """A task from free text, outside any plan; its type is guessed from the first word."""
+    from runner.models import TASK_TYPES, Task
+
+    first = text.split(maxsplit=1)[0].lower().rstrip(":") if text.split() else ""
+    kind = task_type or (first if first in TASK_TYPES else "implement")
+    title = " ".join(text.splitlines()[0].split())
+    title = title if len(title) <= 80 else title[:77] + "..."
+    task = Task(type=kind, title=title, description=text)
+    return store.add_task(task, actor="user", details={"adhoc": True, "via": via})
+
+
+class _session:
+    """Lock the repo, open the store, recover what a crash left, check the lifecycle allows building."""
+
+    def __init__(self, env: BuildEnv, command: str, action: str):
+        self.env, self.command, self.action = env, command, action
+
+    def __enter__(self):
+        from runner import lifecycle, recovery
+        from runner.lock import RepoLock
+        from runner.store import Store
+
+        self.lock = RepoLock(self.env.root, self.command)
+        self.lock.__enter__()
+        try:
+            self.store = Store.open(self.env.root)
+            note = recovery.recover(self.env.root, self.store)
+            if note:
+                self.env.progress(f"recovered: {note}")
+            lifecycle.require(self.store, self.action)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self.store
+
+    def __exit__(self, *exc) -> None:
+        store = getattr(self, "store", None)
+        try:
+            if store is not None and hasattr(store, "close"):
+                store.close()
+        finally:
+            self.lock.__exit__(*exc)
+
+
+def next_ready_task(store):
+    """The next ready task: pending, all dependencies completed; lowest priority number, then id."""
+    tasks = store.list_tasks()
+    done = {t.id for t in tasks if t.status == "completed"}
+    ready = [t for t in tasks if t.status == "pending" and all(d in done for d in t.dependencies)]
+    return min(ready, key=lambda t: (t.priority, t.id), default=None)
+
+
+def _buildable(store, task_id: str):
+    task = store.get_task(task_id)  # InvalidInput when there is no such task
+    if task.status == "completed":
+        raise StateError(f"task {task_id} is already completed (commit {str(task.commit)[:12]})")
+    if task.status == "running":
+        raise StateError(f"task {task_id} is running in another command")
+    if task.status not in ("pending", "failed"):
+        raise StateError(f"task {task_id} is {task.status}; only pending or failed tasks can be built")
+    missing = [d for d in task.dependencies if (dep := store.get_task(d)) is None or dep.status != "completed"]
+    if missing:
+        raise StateError(f"task {task_id} waits for dependencies not completed yet: {', '.join(missing)}")
+    return task
+
+
+def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = False, action: str = "build") -> dict:
+    """What a build would do (for --dry-run): reads the store if it exists, takes no lock, changes nothing."""
+    from runner.task_builder import codex_image_status
+
+    cfg = env.config
+    db = env.root / ".codex" / "state.db"
+    plan: dict = {"dry_run": True, "repo": str(env.root)}
+    task = None
+    if db.exists():
+        from runner.store import Store
+
+        with Store.open(env.root) as store:
+            plan["lifecycle"] = store.lifecycle_state()
+            if task_ref:
+                task = find_task_ref(store, task_ref.strip())
+                if task is None and not adhoc:
+                    raise InvalidInput(f"no task with id {task_ref!r}")
+            elif action == "scaffold":
+                task = next((t for t in store.list_tasks() if t.type == "scaffold" and t.status == "pending"), None)
+            else:
+                task = next_ready_task(store)
+    else:
+        plan["lifecycle"] = "IDLE (no .codex/state.db yet: it is created on the first real run)"
+    if task is not None:
+        plan["task"] = f"{task.id} [{task.type}] {task.title} ({task.status}, {task.attempts} attempt(s) so far)"
+        branch = f"codex/{task.id}"
+    elif task_ref and adhoc:
+        plan["task"] = f"new ad-hoc task: {' '.join(task_ref.split())[:80]}"
+        branch = "codex/<new task id>"
+    else:
+        plan["task"] = "none ready: nothing would be built"
+        return plan
+    try:
+        target = integration_branch(env)
+    except StateError as exc:
+        target = f"(unresolved: {exc})"
+    plan["image"] = codex_image_status()
+    plan["model"] = f"{cfg.llm.model} via the gateway → {cfg.llm.base_url} (mode {cfg.llm.mode})"
+    plan["budgets"] = f"run {cfg.llm.run_token_budget} tokens, task {cfg.llm.task_token_budget} tokens"
+    lim = cfg.sandbox.limits
+    plan["steps"] = [
+        "take the repo lock, recover leftovers of crashed runs",
+        f"worktree from {target} (outside the repo)",
+        f"codex exec in the sandbox: network none, {lim.memory} memory, {lim.cpus} cpus, timeout {lim.timeout_s}s",
+        "extract the change set, treating the tree as hostile",
+        "policy gates (size, paths, secrets, semgrep)",
+        f"pass: commit on {branch} with Task-Id/Run-Id trailers, merge into {target}",
+        "block: task failed, nothing committed (exit 3)",
+        "manifest, prompt, events, diff, gate report in .codex/runs/<task>/<run>/",
+    ]
+    plan["max_attempts"] = cfg.build.max_attempts
+    return plan

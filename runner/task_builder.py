@@ -1,0 +1,394 @@
+"""One task's attempts: worktree → gateway → Codex in the sandbox → extraction → gates → commit → merge.
+
+Every attempt is a run with its own row, its own folder `.codex/runs/<task>/<run>/` and a manifest
+written in `finally`, whatever happened (the per-task error boundary).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, Field
+
+from runner.errors import StateError
+from runner.manifest import RunRecord, run_dir_for, sha256_text
+
+RETRYABLE = frozenset({"timeout", "crash", "no_change"})
+EXIT_FOR_OUTCOME = {
+    "ok": 0,
+    "blocked": 3,
+    "hostile_tree": 3,
+    "model_error": 4,
+    "budget_exceeded": 4,
+    "timeout": 4,
+    "crash": 4,
+    "engine_error": 4,
+    "no_change": 1,
+    "merge_conflict": 1,
+    "worktree_error": 1,
+    "interrupted": 130,
+    "internal_error": 1,
+}
+
+
+@dataclass
+class BuildEnv:
+    """What a build needs from the edge: the repo, the validated config, the model key, a progress sink."""
+
+    root: Path
+    config: Any  # runner.config.AppConfig
+    api_key: str | None = None
+    progress: Callable[[str], None] = field(default=lambda message: None)
+    image: str | None = None  # an explicit codex image tag (default: the built codex image)
+    command: str = "build"
+
+
+class BuildResult(BaseModel):
+    """How building one task ended (the last attempt, with the count of attempts)."""
+
+    task_id: str
+    title: str
+    run_id: str | None = None
+    status: Literal["succeeded", "failed", "blocked", "interrupted"]
+    outcome: str = Field(description="ok, blocked, hostile_tree, model_error, budget_exceeded, timeout, crash, ...")
+    exit_code: int = 0
+    error: str | None = None
+    attempts: int = 0
+    branch: str = ""
+    integration_branch: str = ""
+    commit: str | None = None
+    merge_commit: str | None = None
+    fast_forward: bool | None = None
+    gate_decision: str | None = None
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    requests: int = 0
+    run_dir: str | None = None
+    manifest_path: str | None = None
+    final_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+def integration_branch(env: BuildEnv) -> str:
+    """The branch task commits merge into: config, else the branch checked out now."""
+    from sandbox.gitops import current_branch
+
+    configured = env.config.build.integration_branch
+    if configured:
+        return configured
+    branch = current_branch(env.root)
+    if not branch:
+        raise StateError("HEAD is detached: check out the integration branch or set build.integration_branch")
+    return branch
+
+
+
+# ----------------------------------------------------------------------------- one task
+
+
+class TaskBuilder:
+    """Runs the attempts of one task, each with its own run row, folder and manifest."""
+
+    def __init__(self, env: BuildEnv, store):
+        self.env = env
+        self.store = store
+        self.cfg = env.config
+
+    def build(self, task) -> BuildResult:
+        """Attempt `task` until it succeeds, fails for a reason a retry cannot fix, or runs out of attempts."""
+        while True:
+            result = self.attempt(task)
+            if result.ok or result.outcome not in RETRYABLE or result.attempts >= self.cfg.build.max_attempts:
+                return result
+            self.env.progress(f"retrying {task.id} ({result.outcome}): attempt {result.attempts + 1}")
+            task = self.store.get_task(task.id)
+
+    def attempt(self, task) -> BuildResult:
+        """One run of `task` under a per-task error boundary; the manifest is written whatever happens."""
+        from runner.models import Run, utcnow
+
+        env, store, cfg = self.env, self.store, self.cfg
+        target = integration_branch(env)
+        image = env.image or _codex_image()
+        run = Run(task_id=task.id, kind="build", pid=os.getpid(), image=image)
+        attempt_no = task.attempts + 1
+        rec = RunRecord(run_dir_for(env.root, task.id, run.id), task.id, run.id, task.type, attempt_no, run.started_at)
+        rec.run_dir.mkdir(parents=True, exist_ok=True)
+        rec.image = {"tag": image, "id": _image_id(image)}
+        rec.hashes["image"] = rec.image["id"]
+        rec.model = {"slug": cfg.llm.model, "base_url": cfg.llm.base_url, "mode": cfg.llm.mode}
+        rec.git = {"branch": f"codex/{task.id}", "integration_branch": target}
+        store.start_run(run)
+        store.update_task(
+            task.id, event="task.started", details={"run_id": run.id, "attempt": attempt_no},
+            status="running", attempts=attempt_no,
+        )
+        env.progress(f"task {task.id} [{task.type}] {task.title} — run {run.id} (attempt {attempt_no})")
+        extra: dict[str, Any] = {}
+        try:
+            extra = self._steps(task, run, rec, target, image)
+        except KeyboardInterrupt:
+            rec.fail("interrupted", "interrupted", 130, status="interrupted")
+            raise
+        except BaseException as exc:
+            rec.fail(*_failure_for(exc))
+            if rec.outcome == "internal_error":
+                raise
+        finally:
+            self._finish(task, run, rec, utcnow())
+        return self._result(task, rec, extra)
+
+    def _steps(self, task, run, rec: RunRecord, target: str, image: str) -> dict[str, Any]:
+        from runner.executor import CodexExecutor
+        from runner.prompts import prompt_hash, render_prompt
+        from sandbox.extract import extract_changes
+        from sandbox.labels import run_labels
+        from sandbox.worktree import WorktreeManager
+
+        env, cfg = self.env, self.cfg
+        extra: dict[str, Any] = {}
+        manager = WorktreeManager(env.root, pool_size=cfg.sandbox.pool_size)
+        with rec.timed("worktree_s"), manager.checkout(run.id, base=target) as wt:
+            rec.git["base_commit"] = wt.base_commit
+            prompt = render_prompt(task, workspace=wt.path, error_context=task.error_context)
+            rec.artifact("prompt.md", prompt)
+            rec.hashes["prompt"] = prompt_hash(prompt)
+            with self._gateway(task, rec) as gateway:
+                executor = CodexExecutor(
+                    image=image,
+                    model=cfg.llm.model,
+                    limits=cfg.sandbox.limits,
+                    labels=run_labels(env.root, run.id, task.id, kind="codex"),
+                )
+                env.progress(f"codex exec in {image} (network none, model {cfg.llm.model} via the gateway)")
+                with rec.timed("codex_s"):
+                    result = executor.run(wt.path, prompt, gateway=gateway, run_dir=rec.run_dir, progress=self._show)
+                self._record_tokens(rec, gateway, result)
+                self._audit_gateway(task, run, gateway)
+            rec.codex = result.model_dump(exclude={"stderr_tail"})
+            extra["final_message"] = result.final_message
+            self.store.audit("build.codex", task_id=task.id, run_id=run.id,
+                             details={"outcome": result.outcome, "error": result.error, "usage": rec.tokens})
+            if not result.ok:
+                rec.fail(result.outcome, result.error or result.outcome, EXIT_FOR_OUTCOME[result.outcome])
+                if result.stderr_tail:
+                    rec.artifact("codex-stderr.txt", result.stderr_tail + "\n")
+                return extra
+            with rec.timed("extract_s"):
+                changes = extract_changes(wt, cfg.sandbox.extract)
+        rec.artifact("diff.patch", changes.patch)
+        rec.hashes["diff"] = sha256_text(changes.patch)
+        rec.change = changes.stats()
+        if changes.empty:
+            rec.fail("no_change", "Codex finished without changing any file", EXIT_FOR_OUTCOME["no_change"])
+            return extra
+        env.progress(_change_line(changes))
+        with rec.timed("gates_s"):
+            report = _evaluate(env.root, changes, cfg, task)
+        gates_json = report.model_dump_json(indent=2)
+        rec.artifact("gates.json", gates_json + "\n")
+        rec.hashes["gate_report"] = sha256_text(gates_json)
+        blocking = [f for f in report.findings if f.blocking]
+        rec.gates = {"decision": report.decision, "gates": report.gates, "findings": len(report.findings),
+                     "blocking": len(blocking)}
+        extra["findings"] = [f.model_dump() for f in report.findings]
+        self.store.audit("build.gates", task_id=task.id, run_id=run.id, details=rec.gates)
+        if report.decision == "block":
+            reasons = "; ".join(f"{f.gate}/{f.rule} {f.file}{':' + str(f.line) if f.line else ''}" for f in blocking[:5])
+            rec.fail("blocked", f"blocked by the policy gates: {reasons}", 3, status="blocked")
+            return extra
+        self._commit_and_merge(task, run, rec, changes, target, extra.get("final_message"))
+        rec.outcome, rec.status = "ok", "succeeded"
+        return extra
+
+    def _commit_and_merge(self, task, run, rec: RunRecord, changes, target: str, final_message: str | None) -> None:
+        from sandbox.gitops import commit_changeset, merge_branch
+
+        branch = f"codex/{task.id}"
+        body = (final_message or "").strip()
+        message = f"{task.type}: {task.title}" + (f"\n\n{body[:2000]}" if body else "")
+        with rec.timed("commit_s"):
+            sha = commit_changeset(self.env.root, changes, branch=branch, message=message,
+                                   trailers={"Task-Id": task.id, "Run-Id": run.id})
+        rec.git["commit"] = sha
+        self.store.audit("build.committed", task_id=task.id, run_id=run.id, details={"commit": sha, "branch": branch})
+        with rec.timed("merge_s"):
+            merged = merge_branch(self.env.root, branch, target, message=f"Merge {branch}: {task.title}")
+        rec.git["merge_commit"] = merged.commit
+        rec.git["fast_forward"] = merged.fast_forward
+        self.store.audit("build.merged", task_id=task.id, run_id=run.id,
+                         details={"into": target, "commit": merged.commit, "fast_forward": merged.fast_forward})
+        self.env.progress(f"committed {sha[:12]} on {branch}; merged into {target}"
+                          f" ({'fast-forward' if merged.fast_forward else 'merge commit ' + merged.commit[:12]})")
+
+    def _gateway(self, task, rec: RunRecord):
+        from sandbox.gateway import Gateway, GatewayConfig
+
+        llm = self.cfg.llm
+        used = sum(r.tokens_in + r.tokens_out for r in self.store.list_runs(task_id=task.id))
+        return Gateway(GatewayConfig(
+            upstream_base_url=llm.base_url,
+            api_key=self.env.api_key or "",
+            run_dir=rec.run_dir,
+            cache_dir=self.env.root / ".codex" / "cache",
+            mode=llm.mode,
+            run_token_budget=llm.run_token_budget,
+            task_tokens_used=used,
+            task_token_budget=llm.task_token_budget,
+            request_timeout_s=llm.request_timeout_s,
+        ))
+
+    def _record_tokens(self, rec: RunRecord, gateway, result) -> None:
+        usage = gateway.usage()
+        rec.tokens = {
+            "input": int(usage.input_tokens),
+            "output": int(usage.output_tokens),
+            "requests": int(usage.requests),
+            "codex": result.usage.model_dump(),
+        }
+
+    def _audit_gateway(self, task, run, gateway) -> None:
+        for event in gateway.events():
+            name = str(event.get("event") or event.get("type") or "event")
+            self.store.audit(f"gateway.{name}", task_id=task.id, run_id=run.id, details=event)
+
+    def _show(self, event: dict) -> None:
+        if event.get("type") != "item.completed":
+            return
+        item = event.get("item") or {}
+        kind = item.get("type")
+        if kind == "file_change":
+            paths = ", ".join(f"{c.get('kind')} {Path(str(c.get('path'))).name}" for c in item.get("changes", []))
+            self.env.progress(f"  codex: file change: {paths}")
+        elif kind == "command_execution":
+            self.env.progress(f"  codex: ran {str(item.get('command'))[:100]} → exit {item.get('exit_code')}")
+        elif kind == "agent_message":
+            self.env.progress(f"  codex: {str(item.get('text'))[:200]}")
+
+    def _finish(self, task, run, rec: RunRecord, finished_at: str) -> None:
+        """Manifest, run row, task row: written on every path."""
+        manifest_path = rec.write_manifest(finished_at)
+        run_status = {"succeeded": "succeeded", "blocked": "blocked", "interrupted": "interrupted"}.get(
+            rec.status, "failed")
+        self.store.finish_run(
+            run.id, event=f"run.{run_status}",
+            details={"outcome": rec.outcome, "error": rec.error, "exit_code": rec.exit_code},
+            status=run_status, finished_at=finished_at,
+            tokens_in=rec.tokens.get("input", 0), tokens_out=rec.tokens.get("output", 0),
+            manifest_path=str(manifest_path), commit=rec.git.get("commit"), error=rec.error,
+            container=(rec.codex or {}).get("container_name"),
+        )
+        if rec.status == "succeeded":
+            self.store.update_task(task.id, event="task.completed", details={"run_id": run.id},
+                                   status="completed", commit=rec.git.get("merge_commit") or rec.git.get("commit"),
+                                   last_error=None, error_context=None)
+            return
+        if rec.status == "interrupted":
+            self.store.update_task(task.id, event="task.interrupted", details={"run_id": run.id}, status="pending")
+            return
+        retry = rec.outcome in RETRYABLE and rec.attempt < self.cfg.build.max_attempts
+        self.store.update_task(
+            task.id, event="task.retry" if retry else "task.failed",
+            details={"run_id": run.id, "outcome": rec.outcome, "error": rec.error},
+            status="pending" if retry else "failed", last_error=rec.error,
+            error_context=_error_context(rec),
+        )
+
+    def _result(self, task, rec: RunRecord, extra: dict[str, Any]) -> BuildResult:
+        status = rec.status if rec.status in ("succeeded", "blocked", "interrupted") else "failed"
+        return BuildResult(
+            task_id=task.id, title=task.title, run_id=rec.run_id, status=status,
+            outcome=rec.outcome or "ok", exit_code=rec.exit_code, error=rec.error, attempts=rec.attempt,
+            branch=rec.git.get("branch", ""), integration_branch=rec.git.get("integration_branch", ""),
+            commit=rec.git.get("commit"), merge_commit=rec.git.get("merge_commit"),
+            fast_forward=rec.git.get("fast_forward"),
+            gate_decision=(rec.gates or {}).get("decision"), findings=extra.get("findings", []),
+            tokens_in=rec.tokens.get("input", 0), tokens_out=rec.tokens.get("output", 0),
+            requests=rec.tokens.get("requests", 0), run_dir=str(rec.run_dir),
+            manifest_path=str(rec.run_dir / "manifest.json"), final_message=extra.get("final_message"),
+        )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _evaluate(root: Path, changes, cfg, task):
+    from runner.policy import evaluate_changes
+
+    return evaluate_changes(root, changes, config=cfg, target_files=list(task.target_files) or None, actor="model")
+
+
+def _failure_for(exc: BaseException) -> tuple[str, str, int] | tuple[str, str, int, str]:
+    """(outcome, error, exit code[, run status]) for an exception escaping a step."""
+    from runner.errors import RunnerError
+    from sandbox import errors as sx
+
+    try:
+        from sandbox.gitops import MergeConflict
+    except ImportError:  # pragma: no cover - C keeps it in sandbox.errors instead
+        MergeConflict = getattr(sx, "MergeConflict", sx.SandboxError)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, sx.HostileTreeError):
+        return "hostile_tree", f"the returned tree was refused: {text}", 3, "blocked"
+    if isinstance(exc, MergeConflict) and MergeConflict is not sx.SandboxError:
+        return "merge_conflict", f"merge conflict: {text}", 1
+    if isinstance(exc, sx.BudgetExceeded):
+        return "budget_exceeded", f"token budget exceeded: {text}", 4
+    if isinstance(exc, (sx.GatewayError, sx.EngineUnavailable, sx.ContainerError, sx.ImageError)):
+        return "engine_error", text, 4
+    if isinstance(exc, sx.WorktreeError):
+        return "worktree_error", text, 1
+    if isinstance(exc, RunnerError):
+        return "runner_error", text, exc.exit_code
+    if isinstance(exc, sx.SandboxError):
+        return "sandbox_error", text, 1
+    return "internal_error", f"{type(exc).__name__}: {text}", 1
+
+
+def _error_context(rec: RunRecord) -> str:
+    """What the next attempt's prompt is told about this one."""
+    lines = [f"Attempt {rec.attempt} ended with: {rec.outcome}", rec.error or ""]
+    stderr = rec.run_dir / "codex-stderr.txt"
+    if stderr.exists():
+        lines.append(stderr.read_text(encoding="utf-8", errors="replace")[-4000:])
+    return "\n".join(line for line in lines if line)
+
+
+def _change_line(changes) -> str:
+    s = changes.stats()
+    return (f"change: {len(changes.files)} file(s), +{s['lines_added']} -{s['lines_removed']} "
+            f"({s['files_added']} added, {s['files_modified']} modified, {s['files_deleted']} deleted)")
+
+
+def _codex_image() -> str:
+    from sandbox.images import require_image
+
+    return require_image("codex")
+
+
+def _image_id(tag: str) -> str | None:
+    from sandbox.docker_client import get_client
+
+    try:
+        return get_client().images.get(tag).id
+    except Exception:  # the image is checked for real when the container is created
+        return None
+
+
+def codex_image_status() -> str:
+    """The codex image tag and whether it is built (for --dry-run; never builds)."""
+    from sandbox.images import image_tag
+
+    tag = image_tag("codex")
+    try:
+        _codex_image()
+        return f"{tag} (built)"
+    except Exception as exc:  # engine down or image missing: the dry run reports it, the real run raises
+        return f"{tag} (not available: {' '.join(str(exc).split())})"
