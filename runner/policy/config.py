@@ -1,0 +1,208 @@
+"""Policy configuration: policies/default.yaml merged with the `policies:` section of the config."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from runner.errors import InvalidInput
+
+POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
+DEFAULT_POLICY_FILE = POLICIES_DIR / "default.yaml"
+BUILTIN_RULES_DIR = POLICIES_DIR / "semgrep"
+ADVISORIES_FILE = POLICIES_DIR / "advisories.yaml"
+LICENSES_FILE = POLICIES_DIR / "licenses.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SecretPattern(_Strict):
+    """A configured secret regex, checked on added lines."""
+
+    id: str = Field(description="Rule id reported in findings (prefixed with secret.).")
+    regex: str = Field(description="Python regular expression.")
+    description: str = Field("", description="What the pattern finds.")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regex: {exc}") from None
+        return value
+
+
+class SecretsPolicy(_Strict):
+    """Secret scanning on added lines."""
+
+    enabled: bool = Field(True, description="Scan added lines for secrets.")
+    blocking: bool = Field(True, description="A secret added by the change blocks it.")
+    detect_secrets: bool = Field(True, description="Use detect-secrets' plugins as well as the patterns.")
+    entropy_plugins: bool = Field(False, description="Enable detect-secrets' high-entropy string plugins.")
+    patterns: list[SecretPattern] = Field(default_factory=list, description="Extra secret regexes.")
+    placeholders: list[str] = Field(
+        default_factory=list, description="Case-insensitive substrings that mark a value as a placeholder."
+    )
+    exclude_paths: list[str] = Field(default_factory=list, description="Globs of paths not scanned.")
+
+
+class SemgrepPolicy(_Strict):
+    """Semgrep on the changed files, offline."""
+
+    enabled: bool = Field(True, description="Run semgrep on changed files.")
+    blocking: bool = Field(True, description="Findings at a blocking severity block the change.")
+    blocking_severities: list[Literal["ERROR", "WARNING", "INFO"]] = Field(
+        default_factory=lambda: ["ERROR"], description="Severities that block; the others warn."
+    )
+    rules: list[str] = Field(default_factory=list, description="Extra rule files/dirs (repo-relative).")
+    builtin_rules: bool = Field(True, description="Use the project's rules in policies/semgrep.")
+    timeout_s: float = Field(60.0, gt=0, description="Wall-clock limit of one semgrep run.")
+
+
+class DependencyPolicy(_Strict):
+    """Audit of changed dependency files."""
+
+    enabled: bool = Field(True, description="Audit changed dependency files.")
+    blocking: bool = Field(True, description="A known-bad version blocks the change.")
+    require_pinning: bool = Field(True, description="Report dependencies without an exact version.")
+    pinning_blocking: bool = Field(False, description="An unpinned dependency blocks (else warns).")
+    advisories: str | None = Field(None, description="Extra advisory YAML (repo-relative).")
+    online_audit: bool = Field(False, description="Also run pip-audit (needs the network; else 'not run').")
+
+
+class SecurityPolicy(_Strict):
+    """The security gate."""
+
+    secrets: SecretsPolicy = Field(default_factory=SecretsPolicy, description="Secret scanning.")
+    semgrep: SemgrepPolicy = Field(default_factory=SemgrepPolicy, description="Semgrep rules.")
+    dependencies: DependencyPolicy = Field(default_factory=DependencyPolicy, description="Dependency audit.")
+
+
+class LintPolicy(_Strict):
+    """ruff on changed Python files."""
+
+    enabled: bool = Field(True, description="Lint changed Python files with ruff.")
+    blocking: bool = Field(False, description="Lint errors block (else warn).")
+    select: list[str] = Field(default_factory=lambda: ["E9", "F"], description="ruff rule codes to select.")
+
+
+class CoveragePolicy(_Strict):
+    """Coverage threshold, once a verify run reports coverage."""
+
+    enabled: bool = Field(True, description="Check coverage when a verify run reported it.")
+    blocking: bool = Field(False, description="Coverage below the minimum blocks (else warns).")
+    min_percent: float = Field(80.0, ge=0, le=100, description="Minimum line coverage in percent.")
+
+
+class QualityPolicy(_Strict):
+    """The quality gate."""
+
+    lint: LintPolicy = Field(default_factory=LintPolicy, description="Linting.")
+    coverage: CoveragePolicy = Field(default_factory=CoveragePolicy, description="Coverage threshold.")
+
+
+class SafetyPolicy(_Strict):
+    """Size and path limits of one change."""
+
+    enabled: bool = Field(True, description="Apply the safety limits.")
+    blocking: bool = Field(True, description="A breached limit blocks the change.")
+    max_files: int = Field(50, ge=1, description="Files one change (task) may touch.")
+    max_diff_lines: int = Field(2000, ge=1, description="Added plus removed lines one change may have.")
+    prohibited_paths: list[str] = Field(default_factory=list, description="Globs no change may touch.")
+    restrict_to_target_files: bool = Field(
+        True, description="Block changes outside the task's target_files when it names them."
+    )
+    allow_binary: bool = Field(False, description="Allow binary files in a change.")
+    binary_blocking: bool = Field(True, description="A binary file blocks (else warns) when not allowed.")
+
+
+class LicensePolicy(_Strict):
+    """Licences of newly added dependencies."""
+
+    enabled: bool = Field(True, description="Check licences of newly added dependencies.")
+    blocking: bool = Field(True, description="A licence outside the allow list blocks.")
+    allowed: list[str] = Field(default_factory=list, description="Allowed SPDX licence ids.")
+    unknown: Literal["warn", "block", "ignore"] = Field(
+        "warn", description="What a licence that cannot be found offline does."
+    )
+    table: str | None = Field(None, description="Extra package -> licence YAML (repo-relative).")
+
+
+class CompliancePolicy(_Strict):
+    """The compliance gate."""
+
+    licenses: LicensePolicy = Field(default_factory=LicensePolicy, description="Licence allow list.")
+
+
+class PolicyConfig(_Strict):
+    """The four policy types."""
+
+    security: SecurityPolicy = Field(default_factory=SecurityPolicy, description="Secrets, semgrep, deps.")
+    quality: QualityPolicy = Field(default_factory=QualityPolicy, description="Lint and coverage.")
+    safety: SafetyPolicy = Field(default_factory=SafetyPolicy, description="Size and path limits.")
+    compliance: CompliancePolicy = Field(default_factory=CompliancePolicy, description="Licences.")
+
+    def digest(self) -> str:
+        """A stable hash of the whole policy, for caches and manifests."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_default_policies(path: Path = DEFAULT_POLICY_FILE) -> dict[str, Any]:
+    """The `policies:` mapping of a policy YAML file; a bad file is one line."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"policy file {path}: {str(exc).splitlines()[0]}") from None
+    section = data.get("policies") if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        raise InvalidInput(f"policy file {path}: needs a top-level 'policies:' mapping")
+    return section
+
+
+def validate_policies(data: dict[str, Any], origin: str = "config") -> PolicyConfig:
+    """Validate a merged policies mapping; raise InvalidInput naming the key."""
+    try:
+        return PolicyConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in ("policies", *err["loc"]))
+        raise InvalidInput(f"policy key {key!r} ({origin}): {err['msg']}") from None
+
+
+def load_policy_config(app_config: Any = None, *, overlay: dict[str, Any] | None = None) -> PolicyConfig:
+    """Defaults from policies/default.yaml, merged with AppConfig.policies (a mapping) and `overlay`."""
+    if isinstance(app_config, PolicyConfig):
+        return app_config
+    data = read_default_policies()
+    section = getattr(app_config, "policies", app_config)
+    if isinstance(section, PolicyConfig):
+        section = section.model_dump()
+    if section:
+        if not isinstance(section, dict):
+            raise InvalidInput("config key 'policies': must be a mapping")
+        data = _merge(data, section)
+    if overlay:
+        data = _merge(data, overlay)
+    return validate_policies(data)

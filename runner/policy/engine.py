@@ -1,0 +1,280 @@
+"""evaluate_changes: the one call that gates a change set before it is committed, merged or deployed.
+
+Blobs are read from the object DB and written once to a temp dir; semgrep-core and ruff run as
+subprocesses while detect-secrets (the slowest import) runs in this process, side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from runner.errors import PolicyViolation
+from runner.policy import deps as deps_mod
+from runner.policy.blobs import StagedFile, Staging
+from runner.policy.cache import ResultCache
+from runner.policy.config import BUILTIN_RULES_DIR, PolicyConfig, load_policy_config
+from runner.policy.licenses import license_findings, load_table
+from runner.policy.models import Finding, Override, PolicyReport
+from runner.policy.quality import coverage_findings, lint_findings, start_ruff
+from runner.policy.safety import safety_findings
+from runner.policy.secrets_scan import detect_secrets_scan, excluded, secret_findings
+from runner.policy.semgrep_runner import RuleSet, load_rules, run_semgrep
+from sandbox.changeset import ChangeSet
+
+GATES = ("security", "quality", "safety", "compliance")
+SEVERITY = {"ERROR": "error", "WARNING": "warning", "INFO": "info"}
+
+
+@lru_cache(maxsize=8)
+def _rules_cached(paths: tuple[str, ...], stamp: tuple[float, ...]) -> RuleSet:
+    return load_rules([Path(p) for p in paths])
+
+
+def policy_rules(repo: Path, policy: PolicyConfig) -> RuleSet:
+    """The built-in rules plus the repo's extra rule paths, parsed once per process per change of files."""
+    paths = ([BUILTIN_RULES_DIR] if policy.security.semgrep.builtin_rules else []) + [
+        (repo / p) for p in policy.security.semgrep.rules
+    ]
+    stamp = tuple(max((q.stat().st_mtime for q in p.rglob("*")), default=0) if p.is_dir() else
+                  (p.stat().st_mtime if p.exists() else 0) for p in paths)  # fmt: skip
+    return _rules_cached(tuple(str(p) for p in paths), stamp)
+
+
+def _semgrep_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("semgrep")
+    except PackageNotFoundError:
+        return "missing"
+
+
+def _semgrep_findings(root: Path, files: list[StagedFile], repo: Path, policy: PolicyConfig,
+                      cache: ResultCache) -> tuple[list[Finding], str, list[str]]:  # fmt: skip
+    """Semgrep over the files not already cached for this blob + rules hash."""
+    sp = policy.security.semgrep
+    ruleset = policy_rules(repo, policy)
+    version = _semgrep_version()
+    matches: dict[str, list[dict]] = {}
+    todo: list[StagedFile] = []
+    keys: dict[str, str] = {}
+    for f in files:
+        keys[f.path] = cache.key("sg", f.change.new_blob or "", f.path, ruleset.digest, version)
+        hit = cache.get(keys[f.path])
+        if hit is None:
+            todo.append(f)
+        else:
+            matches[f.path] = hit
+    status, notes = "pass", []
+    if todo:
+        result = run_semgrep(root, todo, ruleset, timeout_s=sp.timeout_s)
+        if result.engine == "none" and result.errors:
+            status = "not run"
+            notes.append(f"semgrep did not run: {result.errors[0]}")
+        else:
+            notes.extend(f"semgrep: {e}" for e in result.errors[:5])
+            for f in todo:
+                found = result.matches.get(f.path, [])
+                matches[f.path] = found
+                if not any(f.path in e for e in result.errors):
+                    cache.put(keys[f.path], found)
+    findings: list[Finding] = []
+    by_path = {f.path: f for f in files}
+    for path, items in matches.items():
+        f = by_path[path]
+        for m in items:
+            pre = not any(n in f.added_lines for n in range(m["line"], m["end_line"] + 1))
+            sev = SEVERITY.get(m["severity"], "warning")
+            block = sp.blocking and m["severity"] in sp.blocking_severities and not pre
+            findings.append(Finding(gate="security", check="security.semgrep", rule=f"semgrep.{m['rule']}",
+                                    file=path, line=m["line"], severity=sev, blocking=block, pre_existing=pre,
+                                    message=m["message"]))  # fmt: skip
+    if status == "not run":
+        findings.append(Finding(gate="security", check="security.semgrep", rule="semgrep.not-run",
+                                severity="error", blocking=sp.blocking, message=notes[-1]))  # fmt: skip
+    return findings, status, notes
+
+
+def _status_of(findings: Iterable[Finding]) -> str:
+    items = list(findings)
+    if any(f.blocking and not f.overridden for f in items):
+        return "block"
+    if any(not f.pre_existing for f in items):
+        return "warn"
+    return "pass"
+
+
+def _normalize_overrides(overrides: Iterable[Any]) -> list[Override]:
+    out = []
+    for item in overrides or ():
+        out.append(item if isinstance(item, Override) else Override.model_validate(item))
+    return out
+
+
+def apply_overrides(findings: list[Finding], overrides: list[Override]) -> tuple[list[dict], list[str]]:
+    """Mark the blocking findings each override names; return the audit records and notes."""
+    records, notes = [], []
+    for ov in overrides:
+        matched = [f for f in findings if f.blocking and not f.overridden and ov.matches(f)]
+        for f in matched:
+            f.overridden = True
+        records.append({"rule": ov.rule, "reason": ov.reason, "by": ov.by,
+                        "matched": [f"{f.file or '-'}:{f.line or '-'}" for f in matched]})  # fmt: skip
+        if not matched:
+            notes.append(f"override {ov.rule!r} matched no blocking finding")
+    return records, notes
+
+
+def evaluate_changes(
+    repo: Path,
+    changes: ChangeSet,
+    *,
+    config: Any = None,
+    target_files: list[str] | None = None,
+    overrides: Iterable[Any] = (),
+    actor: Literal["human", "model"] = "model",
+    coverage: float | None = None,
+    use_cache: bool = True,
+) -> PolicyReport:
+    """Run every gate on `changes` (blobs already in `repo`'s object DB) and aggregate pass/warn/block.
+
+    `config` is an AppConfig, a PolicyConfig, a `policies:` mapping or None (defaults).
+    `overrides` (Override or {rule, reason, by}) are refused unless `actor == "human"`.
+    `coverage` is the percentage a verify run reported, if any.
+    """
+    overrides = _normalize_overrides(overrides)
+    if overrides and actor != "human":
+        raise PolicyViolation("a model-driven run can never override a policy finding")
+    repo = Path(repo)
+    policy = load_policy_config(config)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    findings: list[Finding] = []
+    gates: dict[str, str] = {}
+    notes: list[str] = []
+    cache = ResultCache(repo, enabled=use_cache)
+    sec = policy.security
+    with Staging(repo, changes) as st:
+        timings["stage"] = time.perf_counter() - started
+        texts = st.text_files()
+        ruff_proc = start_ruff(st.root, texts, policy.quality.lint)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            sg_future = pool.submit(_semgrep_findings, st.root, texts, repo, policy, cache) if (
+                sec.semgrep.enabled and texts) else None  # fmt: skip
+            t = time.perf_counter()
+            if sec.secrets.enabled:
+                scan = [f for f in texts if not excluded(f.path, sec.secrets.exclude_paths)]
+                ds = None
+                if sec.secrets.detect_secrets and scan:
+                    try:
+                        ds = detect_secrets_scan(scan, sec.secrets, cache)
+                    except ImportError as exc:
+                        notes.append(f"detect-secrets unavailable ({exc}); configured patterns only")
+                        findings.append(Finding(gate="security", check="security.secrets", rule="secret.scanner-missing",
+                                                severity="error", blocking=sec.secrets.blocking,
+                                                message="detect-secrets is not installed"))  # fmt: skip
+                findings += secret_findings(scan, sec.secrets, ds)
+                gates["security.secrets"] = _status_of(f for f in findings if f.check == "security.secrets")
+            else:
+                gates["security.secrets"] = "skipped"
+            timings["secrets"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            changed, added = deps_mod.changed_deps(st.files)
+            if sec.dependencies.enabled:
+                extra = repo / sec.dependencies.advisories if sec.dependencies.advisories else None
+                dep_f = deps_mod.dependency_findings(changed, sec.dependencies, deps_mod.load_advisories(extra))
+                findings += dep_f
+                gates["security.dependencies"] = _status_of(dep_f) if changed else "pass"
+                online, note = deps_mod.online_audit(changed, sec.dependencies) if changed else ("not run", "")
+                gates["security.dependencies.online"] = online
+                if note:
+                    notes.append(note)
+            else:
+                gates["security.dependencies"] = "skipped"
+            lp = policy.compliance.licenses
+            if lp.enabled:
+                table = load_table(repo / lp.table if lp.table else None)
+                lic_f, unknown = license_findings(added, lp, table)
+                findings += lic_f
+                gates["compliance.licenses"] = _status_of(lic_f)
+                if unknown and not any(f.blocking for f in lic_f):
+                    gates["compliance.licenses"] = "not run" if unknown == len(added) else gates["compliance.licenses"]
+            else:
+                gates["compliance.licenses"] = "skipped"
+            timings["deps"] = time.perf_counter() - t
+
+            safety = safety_findings(changes, policy.safety, target_files, st.unsafe)
+            findings += safety
+            gates["safety"] = _status_of(safety) if policy.safety.enabled else "skipped"
+
+            status, cov = coverage_findings(coverage, policy.quality.coverage)
+            findings += cov
+            gates["quality.coverage"] = status
+
+            t = time.perf_counter()
+            if sg_future is not None:
+                sg_f, sg_status, sg_notes = sg_future.result()
+                findings += sg_f
+                notes += sg_notes
+                gates["security.semgrep"] = sg_status if sg_status == "not run" else _status_of(sg_f)
+            else:
+                gates["security.semgrep"] = "skipped" if not sec.semgrep.enabled else "pass"
+            timings["semgrep_wait"] = time.perf_counter() - t
+        if policy.quality.lint.enabled:
+            lint = lint_findings(ruff_proc, st.root, texts, policy.quality.lint)
+            findings += lint
+            gates["quality.lint"] = _status_of(lint)
+        else:
+            gates["quality.lint"] = "skipped"
+    records, override_notes = apply_overrides(findings, overrides)
+    notes += override_notes
+    for check in list(gates):
+        if gates[check] == "block" and not any(f.check == check and f.blocking and not f.overridden for f in findings):
+            gates[check] = "warn"
+    for gate in GATES:
+        gates[gate] = _worst([v for k, v in gates.items() if k.split(".")[0] == gate])
+    decision = "block" if any(f.blocking and not f.overridden for f in findings) else (
+        "warn" if any(not f.pre_existing for f in findings) else "pass")  # fmt: skip
+    timings["total"] = time.perf_counter() - started
+    report = PolicyReport(decision=decision, findings=_sorted(findings), gates=dict(sorted(gates.items())),
+                          overrides=records, notes=notes, timings={k: round(v, 4) for k, v in timings.items()},
+                          policy_digest=policy.digest())  # fmt: skip
+    if records:
+        record_overrides(repo, report)
+    return report
+
+
+def _worst(statuses: list[str]) -> str:
+    for s in ("block", "warn", "pass", "not run"):
+        if s in statuses:
+            return s
+    return "skipped"
+
+
+def _sorted(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (not f.blocking, f.pre_existing, f.gate, f.file or "", f.line or 0, f.rule))
+
+
+def record_overrides(repo: Path, report: PolicyReport) -> bool:
+    """Write each applied override to the audit log when the repo has a store (.codex/)."""
+    if not (Path(repo) / ".codex").is_dir():
+        return False
+    try:
+        from runner.store import Store
+    except ImportError:
+        return False
+    store = Store.open(Path(repo))
+    try:
+        for record in report.overrides:
+            store.audit("policy.override", details={**record, "decision": report.decision})
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+    return True

@@ -1,0 +1,176 @@
+"""Secret scanning: detect-secrets' plugins plus configured regexes; only added lines can block.
+
+A secret on an unchanged line, or one that was already in the old blob (a moved line), was not
+put there by this change: it is reported as pre-existing and never blocks. Inline allow-list
+pragmas (`pragma: allowlist secret`) are NOT honoured: the author of the change could add them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from collections.abc import Iterable
+
+from runner.policy.blobs import StagedFile
+from runner.policy.cache import ResultCache
+from runner.policy.config import SecretsPolicy
+from runner.policy.models import Finding
+
+# Heuristic filters kept (they drop ids, templates and references); the allow-list pragma is left out.
+DS_FILTERS = [
+    "detect_secrets.filters.heuristic.is_sequential_string",
+    "detect_secrets.filters.heuristic.is_potential_uuid",
+    "detect_secrets.filters.heuristic.is_likely_id_string",
+    "detect_secrets.filters.heuristic.is_templated_secret",
+    "detect_secrets.filters.heuristic.is_prefixed_with_dollar_sign",
+    "detect_secrets.filters.heuristic.is_indirect_reference",
+    "detect_secrets.filters.heuristic.is_lock_file",
+    "detect_secrets.filters.heuristic.is_not_alphanumeric_string",
+    "detect_secrets.filters.heuristic.is_swagger_file",
+]
+ENTROPY_PLUGINS = {"Base64HighEntropyString", "HexHighEntropyString"}
+NOISY_PLUGINS = {"IPPublicDetector"}  # public IPs are not credentials
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha1(value.encode("utf-8", errors="replace")).hexdigest()
+
+
+def _redact(value: str) -> str:
+    value = value.strip()
+    return f"{value[:4]}…({len(value)} chars)" if len(value) > 6 else "…"
+
+
+def ds_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("detect-secrets")
+    except PackageNotFoundError:
+        return "missing"
+
+
+def detect_secrets_scan(files: list[StagedFile], policy: SecretsPolicy, cache: ResultCache) -> dict[str, list[dict]]:
+    """detect-secrets over the staged files: path -> [{line, type, hash, hint}] (cached per blob)."""
+    settings_key = f"{ds_version()}|{policy.entropy_plugins}|{','.join(DS_FILTERS)}"
+    out: dict[str, list[dict]] = {}
+    todo: list[tuple[StagedFile, str]] = []
+    for f in files:
+        key = cache.key("ds", f.change.new_blob or "", f.path, settings_key)
+        hit = cache.get(key)
+        if hit is not None:
+            out[f.path] = hit
+        else:
+            todo.append((f, key))
+    if not todo:
+        return out
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.core.scan import scan_file
+    from detect_secrets.settings import transient_settings
+
+    plugins = [
+        {"name": cls.__name__}
+        for cls in get_mapping_from_secret_type_to_class().values()
+        if cls.__name__ not in NOISY_PLUGINS and (policy.entropy_plugins or cls.__name__ not in ENTROPY_PLUGINS)
+    ]
+    config = {"plugins_used": plugins, "filters_used": [{"path": p} for p in DS_FILTERS]}
+    with transient_settings(config):
+        for f, key in todo:
+            found = [
+                {
+                    "line": s.line_number,
+                    "type": s.type,
+                    "hash": s.secret_hash,
+                    "hint": _redact(s.secret_value or ""),
+                    "placeholder": _is_placeholder(s.secret_value or "", policy.placeholders),
+                }
+                for s in scan_file(str(f.staged_path))
+            ]
+            cache.put(key, found)
+            out[f.path] = found
+    return out
+
+
+def _is_placeholder(value: str, placeholders: Iterable[str]) -> bool:
+    low = value.lower()
+    return any(p.lower() in low for p in placeholders)
+
+
+def pattern_scan(f: StagedFile, policy: SecretsPolicy) -> list[dict]:
+    """The configured regexes over every line of one file."""
+    compiled = [(p, re.compile(p.regex)) for p in policy.patterns]
+    found: list[dict] = []
+    for number, line in enumerate(f.text.splitlines(), start=1):
+        for pattern, rx in compiled:
+            m = rx.search(line)
+            if m:
+                value = m.group(0)
+                found.append(
+                    {
+                        "line": number,
+                        "type": pattern.description or pattern.id,
+                        "rule": f"secret.{pattern.id}",
+                        "hash": _hash(value),
+                        "hint": _redact(value),
+                        "raw": value,
+                        "placeholder": _is_placeholder(value, policy.placeholders),
+                    }
+                )
+    return found
+
+
+def excluded(path: str, globs: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, g) for g in globs)
+
+
+def secret_findings(
+    files: list[StagedFile], policy: SecretsPolicy, ds_results: dict[str, list[dict]] | None
+) -> list[Finding]:
+    """Turn raw hits into findings: blocking on added lines, pre-existing elsewhere, one per line."""
+    findings: list[Finding] = []
+    for f in files:
+        if excluded(f.path, policy.exclude_paths):
+            continue
+        hits = [dict(h, rule=f"secret.{_slug(h['type'])}") for h in (ds_results or {}).get(f.path, [])]
+        hits += pattern_scan(f, policy)
+        old_text = f.old.decode("utf-8", errors="replace") if f.old else ""
+        seen: set[int] = set()
+        for hit in sorted(hits, key=lambda h: h["line"]):
+            if hit.get("placeholder") or hit["line"] in seen:
+                continue
+            seen.add(hit["line"])
+            added = hit["line"] in f.added_lines
+            moved = added and bool(old_text) and _was_in_old(hit, old_text, f)
+            pre = not added or moved
+            findings.append(
+                Finding(
+                    gate="security",
+                    check="security.secrets",
+                    rule=hit["rule"],
+                    file=f.path,
+                    line=hit["line"],
+                    severity="error" if not pre else "warning",
+                    message=f"{hit['type']} {hit['hint']}" + (" (already in the file before this change)" if pre else ""),
+                    blocking=policy.blocking and not pre,
+                    pre_existing=pre,
+                )
+            )
+    return findings
+
+
+def _was_in_old(hit: dict, old_text: str, f: StagedFile) -> bool:
+    """A secret on an added line that the old blob already held (the line moved or was edited)."""
+    if "raw" in hit:
+        return hit["raw"] in old_text
+    # detect-secrets gives the value's sha1: compare with the old file's candidate tokens on that line
+    lines = f.text.splitlines()
+    line = lines[hit["line"] - 1] if 0 < hit["line"] <= len(lines) else ""
+    for token in re.findall(r"[^\s'\"=:,;`()<>\[\]{}]{8,}", line):
+        if _hash(token) == hit["hash"] and token in old_text:
+            return True
+    return False
