@@ -104,6 +104,8 @@ def container_kwargs(spec: RunSpec, user: str) -> dict:
     """The hardened create() arguments for `spec` (pure; tests inspect it)."""
     from sandbox.seccomp import security_opt
 
+    if spec.network == "host":
+        raise ContainerError("network 'host' is not allowed for a sandbox")
     lim = spec.limits
     tmpfs_opts = f"rw,nosuid,nodev,size={lim.tmpfs_mb}m"
     uid, gid = _uid_gid(user)
@@ -140,7 +142,7 @@ def container_kwargs(spec: RunSpec, user: str) -> dict:
         security_opt=["no-new-privileges:true", security_opt()],
         read_only=True,
         tmpfs={"/tmp": tmpfs_opts + ",mode=1777", HOME: f"{tmpfs_opts},mode=700,uid={uid},gid={gid}"},
-        mounts=[DockerMount(**_snake(m)) for m in mounts],
+        mounts=[DockerMount(**_snake(m)) for m in mounts],  # DockerMount is a dict: tests read it
         **({"network_mode": spec.network} if spec.network in ("none", "bridge") else {"network": spec.network}),
         pids_limit=lim.pids,
         mem_limit=lim.memory,
@@ -159,8 +161,6 @@ def _created(client, spec: RunSpec, user: str) -> Iterator:
     """Create the container; remove it on every path (errors, Ctrl-C included)."""
     from docker.errors import APIError, ImageNotFound
 
-    if spec.network == "host":
-        raise ContainerError("network 'host' is not allowed for a sandbox")
     kwargs = container_kwargs(spec, user)
     kwargs.pop("detach")
     container = None
@@ -224,9 +224,7 @@ def _supervise(container, spec: RunSpec, on_output) -> RunResult:
     duration = time.monotonic() - started
     reader.join(timeout=5)
     exit_code = waiter.status
-    oom = False
-    if exit_code not in (0, None) and not timed_out and not watcher.exceeded:
-        oom = _oom_killed(container)
+    oom = _oom_killed(container) if not timed_out and not watcher.exceeded else False
     if timed_out:
         sink.write(f"\n[codex-sandbox] timed out after {spec.limits.timeout_s}s; killed\n".encode())
     sink.close()

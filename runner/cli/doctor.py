@@ -1,0 +1,29 @@
+"""`codex-sandbox doctor`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from runner.cli.context import get_app
+
+
+def doctor(ctx: typer.Context) -> None:
+    """Check the engine, images, seccomp, git and disk space; each failure names its fix."""
+    from runner.doctor_checks import run_checks
+
+    a = get_app(ctx)
+    root = a.repo_root(required=False) or Path.cwd()
+    checks = run_checks(root, a.config.sandbox.base_image)
+
+    def human() -> None:
+        for c in checks:
+            line = f"{'ok  ' if c.ok else 'FAIL'} {c.name:8} {c.detail}"
+            if c.fix:
+                line += f"  -> fix: {c.fix}"
+            a.console.print(line, markup=False)
+
+    a.emit({"ok": all(c.ok for c in checks), "checks": [c.model_dump() for c in checks]}, human=human)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

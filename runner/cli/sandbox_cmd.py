@@ -1,0 +1,121 @@
+"""`codex-sandbox sandbox run|ps|gc`: parse, call runner.sandbox_run / sandbox.gc, render."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from runner.cli.context import get_app
+
+app = typer.Typer(no_args_is_help=True)
+
+_MEMORY = r"^[0-9]+[bkmgBKMG]?$"
+
+
+def parse_limits(current, updates: dict):
+    """Flags over configured limits; a bad value is one line and exit 2."""
+    import re
+
+    from pydantic import ValidationError
+
+    from runner.errors import InvalidInput
+
+    if "memory" in updates and not re.match(_MEMORY, updates["memory"]):
+        raise InvalidInput(f"--memory must look like 512m or 2g, got {updates['memory']!r}")
+    try:
+        return type(current).model_validate({**current.model_dump(), **updates})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidInput(f"bad limit {err['loc'][0]}: {err['msg']}") from None
+
+
+@app.command("run", context_settings={"allow_interspersed_args": False})
+def run(
+    ctx: typer.Context,
+    command: List[str] = typer.Argument(..., help="The command to run in the sandbox (after --)."),
+    image: Optional[str] = typer.Option(None, "--image", help="Image (default: codex-sandbox/codex)."),
+    network: Optional[str] = typer.Option(None, "--network", help="none (default) or a Docker network name."),
+    timeout: Optional[int] = typer.Option(None, "--timeout", min=1, help="Seconds before the run is killed."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Memory limit, e.g. 512m, 2g."),
+    cpus: Optional[float] = typer.Option(None, "--cpus", min=0.01, help="CPU limit in cores."),
+    pids: Optional[int] = typer.Option(None, "--pids", min=16, help="Process limit."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the run's branch and patch (never a live tree)."),
+    base: str = typer.Option("HEAD", "--base", help="Revision the worktree starts from."),
+) -> None:
+    """Run CMD in a hardened container over a fresh worktree; print the change set it left."""
+    from runner.sandbox_run import SandboxRunRequest, sandbox_run
+    from runner.cli.sandbox_render import render_outcome, stream_printer
+
+    a = get_app(ctx)
+    repo = a.repo_root()
+    cfg = a.config.sandbox
+    updates = {"timeout_s": timeout, "memory": memory, "cpus": cpus, "pids": pids}
+    limits = parse_limits(cfg.limits, {k: v for k, v in updates.items() if v is not None})
+    request = SandboxRunRequest(
+        repo=repo,
+        command=list(command),
+        image=image,
+        network=network or cfg.network,
+        limits=limits,
+        extract=cfg.extract,
+        pool_size=cfg.pool_size,
+        keep=keep,
+        base=base,
+        base_image=cfg.base_image,
+    )
+    on_output = None if (a.json or a.quiet) else stream_printer(a.err_console)
+    outcome = sandbox_run(request, on_output=on_output, progress=a.info)
+    a.emit(outcome.to_json(), human=lambda: render_outcome(a.console, outcome))
+    if not outcome.result.ok:
+        a.info(f"sandbox run failed: {outcome.result.reason}")
+        raise typer.Exit(1)
+
+
+@app.command("ps")
+def ps(
+    ctx: typer.Context,
+    all_repos: bool = typer.Option(False, "--all", help="Sandboxes of every repository, not just this one."),
+) -> None:
+    """List running sandbox containers of this repository."""
+    from sandbox.gc import list_sandboxes
+
+    a = get_app(ctx)
+    rows = list_sandboxes(None if all_repos else a.repo_root())
+
+    def human() -> None:
+        from rich.table import Table
+
+        if not rows:
+            a.console.print("no sandboxes", markup=False)
+            return
+        table = Table("NAME", "STATUS", "RUN", "KIND", "IMAGE", "OWNER PID", "CREATED")
+        for r in rows:
+            owner = f"{r['owner_pid']}" + ("" if r["owner_alive"] else " (dead)")
+            table.add_row(*(str(x or "") for x in (r["name"], r["status"], r["run"], r["kind"], r["image"], owner, r["created"])))
+        a.console.print(table)
+
+    a.emit({"sandboxes": rows}, human=human)
+
+
+@app.command("gc")
+def gc(
+    ctx: typer.Context,
+    include_live: bool = typer.Option(False, "--include-live", help="Also remove sandboxes whose owner still runs."),
+    all_repos: bool = typer.Option(False, "--all", help="Reap every repository's leftovers, not just this one's."),
+) -> None:
+    """Remove containers and worktrees left behind by crashed runs."""
+    from sandbox.gc import reap
+
+    a = get_app(ctx)
+    report = reap(None if all_repos else a.repo_root(), include_live=include_live)
+
+    def human() -> None:
+        if not report.containers and not report.worktrees:
+            a.console.print("nothing to remove", markup=False)
+        for name in report.containers:
+            a.console.print(f"removed container {name}", markup=False)
+        for path in report.worktrees:
+            a.console.print(f"removed worktree {path}", markup=False)
+
+    a.emit(report, human=human)

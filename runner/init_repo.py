@@ -1,0 +1,86 @@
+"""`codex-sandbox init`: a commented .codex/config.yaml and `.codex/` in .git/info/exclude (idempotent)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from runner.errors import InvalidInput
+
+EXCLUDE_LINE = ".codex/"
+
+
+class InitReport(BaseModel):
+    """What init created; unchanged things are not listed."""
+
+    root: Path
+    created: list[str]
+    excluded: bool
+
+
+def git_common_dir(repo: Path) -> Path:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise InvalidInput(f"not a git repository: {repo}")
+    return Path(proc.stdout.strip())
+
+
+def ensure_excluded(repo: Path) -> bool:
+    """Add `.codex/` to the repo's info/exclude; True if the file changed."""
+    exclude = git_common_dir(repo) / "info" / "exclude"
+    text = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+    if any(line.strip() in (EXCLUDE_LINE, "/.codex/", ".codex") for line in text.splitlines()):
+        return False
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    sep = "" if not text or text.endswith("\n") else "\n"
+    from runner.fsutil import atomic_write
+
+    atomic_write(exclude, f"{text}{sep}{EXCLUDE_LINE}\n")
+    return True
+
+
+def commented_config() -> str:
+    """Every config key with its default and description, all commented out."""
+    from runner.config import AppConfig
+
+    lines = ["# codex-sandbox project configuration.", "# Layers: defaults < ~/.codex/config.yaml < this file"
+             " < CODEX_* env < flags.", "# Uncomment a key to change it.", ""]
+    default = AppConfig()
+    _emit(default, default.model_dump(mode="json"), 0, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _emit(value: BaseModel, data: dict, depth: int, lines: list[str]) -> None:
+    import yaml
+
+    pad = "  " * depth
+    for name, field in type(value).model_fields.items():
+        current = getattr(value, name)
+        if field.description:
+            lines.append(f"# {pad}# {field.description}")
+        if isinstance(current, BaseModel):
+            lines.append(f"# {pad}{name}:")
+            _emit(current, data[name], depth + 1, lines)
+        else:
+            dumped = yaml.safe_dump({name: data[name]}, default_flow_style=True, width=1000).strip()
+            lines.append(f"# {pad}{dumped[1:-1]}")
+
+
+def init_repo(repo: Path) -> InitReport:
+    """Create `.codex/config.yaml` (if missing) and exclude `.codex/` from git."""
+    from runner.fsutil import atomic_write
+
+    repo = Path(repo).resolve()
+    created = []
+    config = repo / ".codex" / "config.yaml"
+    if not config.exists():
+        atomic_write(config, commented_config())
+        created.append(str(config.relative_to(repo)))
+    excluded = ensure_excluded(repo)
+    return InitReport(root=repo, created=created, excluded=excluded)

@@ -1,0 +1,107 @@
+"""One ad-hoc sandboxed command: worktree -> hardened container -> change set (not committed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sandbox.changeset import ChangeSet
+from sandbox.container import RunResult
+from sandbox.settings import ExtractCaps, LimitsConfig
+
+
+class SandboxRunRequest(BaseModel):
+    """Everything `sandbox run` needs, already resolved from config and flags."""
+
+    model_config = ConfigDict(extra="forbid")
+    repo: Path
+    command: list[str] = Field(min_length=1)
+    image: str | None = Field(None, description="Image; None means the built codex image.")
+    network: str = "none"
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    extract: ExtractCaps = Field(default_factory=ExtractCaps)
+    pool_size: int = 2
+    keep: bool = False
+    base: str = "HEAD"
+    run_id: str | None = None
+    base_image: str = Field("debian:bookworm-slim", description="Configured base (the codex image tag depends on it).")
+
+
+class SandboxOutcome(BaseModel):
+    """How the run ended and what it changed."""
+
+    run_id: str
+    branch: str
+    image: str
+    result: RunResult
+    changes: ChangeSet
+    run_dir: Path
+    patch_path: Path | None = None
+
+    def to_json(self) -> dict:
+        result = self.result.model_dump(mode="json")
+        result.update(ok=self.result.ok, reason=self.result.reason)
+        return {
+            "run_id": self.run_id,
+            "branch": self.branch,
+            "kept": self.patch_path is not None,
+            "image": self.image,
+            "result": result,
+            "stats": self.changes.stats(),
+            "files": [f.model_dump(mode="json") for f in self.changes.files],
+            "patch": self.changes.patch,
+            "patch_path": str(self.patch_path) if self.patch_path else None,
+        }
+
+
+def sandbox_run(
+    req: SandboxRunRequest,
+    *,
+    on_output: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SandboxOutcome:
+    """Run the command over a fresh worktree and return the extracted change set."""
+    from runner.fsutil import atomic_write
+    from runner.init_repo import ensure_excluded
+    from runner.models import new_id
+    from sandbox.container import RunSpec, run_container
+    from sandbox.extract import extract_changes
+    from sandbox.labels import run_labels
+    from sandbox.worktree import WorktreeManager
+
+    say = progress or (lambda _m: None)
+    repo = Path(req.repo).resolve()
+    run_id = req.run_id or new_id().lower()
+    image = req.image or _default_image(req.base_image)
+    run_dir = repo / ".codex" / "runs" / "sandbox" / run_id
+    ensure_excluded(repo)
+    manager = WorktreeManager(repo, pool_size=req.pool_size)
+    with manager.checkout(run_id, base=req.base, keep=req.keep) as wt:
+        say(f"sandbox {run_id}: {image} over {wt.branch} @ {wt.base_commit[:12]}")
+        spec = RunSpec(
+            image=image,
+            command=req.command,
+            workspace=wt.path,
+            network=req.network,
+            limits=req.limits,
+            labels=run_labels(repo, run_id, kind="sandbox"),
+            log_path=run_dir / "output.log",
+        )
+        result = run_container(spec, on_output=on_output)
+        changes = extract_changes(wt, req.extract)
+        branch = wt.branch
+    patch_path = None
+    if req.keep:
+        patch_path = run_dir / "diff.patch"
+        atomic_write(patch_path, changes.patch)
+    return SandboxOutcome(
+        run_id=run_id, branch=branch, image=image, result=result, changes=changes, run_dir=run_dir, patch_path=patch_path
+    )
+
+
+def _default_image(base_image: str) -> str:
+    from sandbox.images import require_image
+
+    return require_image("codex", base_image=base_image)

@@ -1,0 +1,122 @@
+"""Reap what crashed runs left behind: containers found by label, worktrees via the worktree manager."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from sandbox import labels as lbl
+
+
+class GcReport(BaseModel):
+    """What one reap removed."""
+
+    containers: list[str] = Field(default_factory=list, description="Names of removed containers.")
+    worktrees: list[str] = Field(default_factory=list, description="Paths of removed worktrees.")
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists on this host (zombies count as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _owner_alive(labels: dict[str, str]) -> bool:
+    try:
+        return pid_alive(int(labels.get(lbl.PID, "0")))
+    except ValueError:
+        return False
+
+
+def _managed(client, repo: Path | None) -> list:
+    filters = [f"{lbl.MANAGED}=true"]
+    if repo is not None:
+        filters.append(f"{lbl.REPO_ID}={lbl.repo_id(repo)}")
+    return client.containers.list(all=True, filters={"label": filters}, sparse=False)
+
+
+def list_sandboxes(repo: Path | None = None) -> list[dict]:
+    """Sandbox containers (of `repo`, or all), newest first, with their owner's liveness."""
+    from sandbox.docker_client import get_client
+
+    rows = []
+    for c in _managed(get_client(), repo):
+        labels = c.labels or {}
+        rows.append(
+            {
+                "id": c.short_id,
+                "name": c.name,
+                "status": c.status,
+                "run": labels.get(lbl.RUN),
+                "task": labels.get(lbl.TASK),
+                "kind": labels.get(lbl.KIND),
+                "repo": labels.get(lbl.REPO),
+                "image": (c.attrs.get("Config") or {}).get("Image"),
+                "created": c.attrs.get("Created"),
+                "owner_pid": labels.get(lbl.PID),
+                "owner_alive": _owner_alive(labels),
+            }
+        )
+    rows.sort(key=lambda r: r["created"] or "", reverse=True)
+    return rows
+
+
+def reap(repo: Path | None = None, *, include_live: bool = False) -> GcReport:
+    """Remove managed containers whose owner died (all of them with include_live), then dead runs' worktrees."""
+    from docker.errors import APIError, NotFound
+
+    from sandbox.docker_client import get_client
+
+    report = GcReport()
+    live_runs: set[str] = set()
+    repos: set[Path] = {Path(repo).resolve()} if repo is not None else set()
+    for c in _managed(get_client(), repo):
+        labels = c.labels or {}
+        if labels.get(lbl.REPO):
+            repos.add(Path(labels[lbl.REPO]))
+        if not include_live and _owner_alive(labels):
+            live_runs.add(labels.get(lbl.RUN, ""))
+            continue
+        try:
+            c.remove(force=True)
+            report.containers.append(c.name)
+        except NotFound:
+            report.containers.append(c.name)
+        except APIError:
+            live_runs.add(labels.get(lbl.RUN, ""))
+    for r in sorted(repos):
+        if r.is_dir():
+            report.worktrees.extend(_reap_worktrees(r, live_runs, include_live))
+    return report
+
+
+def _reap_worktrees(repo: Path, live_runs: set[str], include_live: bool) -> list[str]:
+    try:
+        from sandbox.worktree import WorktreeManager  # helper C's module
+    except ImportError:
+        WorktreeManager = None
+    removed: list[str] = []
+    if WorktreeManager is not None:
+        removed = [str(p) for p in WorktreeManager(repo).gc(frozenset() if include_live else frozenset(live_runs))]
+    # a safe, idempotent prune of worktree records whose directory is gone
+    subprocess.run(
+        ["git", "-C", str(repo), "worktree", "prune"],
+        capture_output=True,
+        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+        check=False,
+    )
+    return removed
