@@ -1,0 +1,69 @@
+"""`task add|list`: tasks by hand (ad-hoc without a plan) and the task table."""
+
+from typing import List, Optional
+
+import typer
+
+from runner.cli.context import get_app
+
+app = typer.Typer()
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    text: str = typer.Argument(..., help="What to do, in free text (first line becomes the title)."),
+    target_file: List[str] = typer.Option([], "--target-file", help="A file the task should touch (repeatable)."),
+    type_: str = typer.Option("implement", "--type", help="implement, test, fix, scaffold, refactor, upgrade or patch."),
+    priority: int = typer.Option(5, "--priority", min=0, help="Lower runs first among ready tasks."),
+    depends_on: List[str] = typer.Option([], "--depends-on", help="Id (or unique prefix) of a prerequisite task (repeatable)."),
+    verification: Optional[str] = typer.Option(None, "--verify", help="Command that proves the task is done."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for another orchestrator's lock instead of failing."),
+) -> None:
+    """Add a task (without a plan it is ad-hoc work: recorded, no lifecycle move)."""
+    from runner.session import command_session
+    from runner.tasks import add_task, make_task
+    from runner.views import TaskAdded
+
+    a = get_app(ctx)
+    task = make_task(text, target_files=target_file, type_=type_, priority=priority, verification=verification)
+    with command_session(a.repo_root(), "task.add", command="task add", wait=wait, info=a.info) as s:
+        task = add_task(s.store, task, depends_on=depends_on, dry_run=a.dry_run)
+        out = TaskAdded(task=task, adhoc=s.adhoc, dry_run=a.dry_run)
+    a.emit(out, human=lambda: a.console.print(
+        f"{'would add' if a.dry_run else 'added'} task {task.id}: {task.title}"
+        + (" (ad-hoc)" if out.adhoc else ""), markup=False))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Optional[str] = typer.Option(None, "--status", help="Only tasks with this status."),
+) -> None:
+    """List tasks with status, type, priority and dependencies."""
+    from rich.table import Table
+
+    from runner.errors import InvalidInput
+    from runner.models import TASK_STATUSES
+    from runner.session import command_session
+    from runner.views import TaskList
+
+    a = get_app(ctx)
+    if status is not None and status not in TASK_STATUSES:
+        raise InvalidInput(f"unknown status {status!r} (one of {', '.join(TASK_STATUSES)})")
+    with command_session(a.repo_root(), "task.list", command="task list", mutates=False, info=a.info) as s:
+        out = TaskList(tasks=s.store.list_tasks(status=status))
+
+    def human() -> None:
+        if not out.tasks:
+            a.console.print("no tasks")
+            return
+        grid = Table(box=None, pad_edge=False)
+        for col in ("id", "status", "type", "prio", "tries", "title", "depends on"):
+            grid.add_column(col, no_wrap=col == "id", min_width=26 if col == "id" else None)
+        for t in out.tasks:
+            grid.add_row(t.id, t.status, t.type, str(t.priority), str(t.attempts), t.title,
+                         ", ".join(d[-8:] for d in t.dependencies))
+        a.console.print(grid)
+
+    a.emit(out, human=human)

@@ -1,0 +1,59 @@
+"""Adding tasks by hand: build the Task from free text, resolve dependencies, keep the DAG valid."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from runner import dag
+from runner.errors import InvalidInput
+from runner.models import TASK_TYPES, Task
+
+if TYPE_CHECKING:
+    from runner.store import Store
+
+
+def make_task(
+    text: str,
+    *,
+    target_files: list[str] = (),
+    type_: str = "implement",
+    priority: int = 5,
+    verification: str | None = None,
+) -> Task:
+    """A pending task from free text (the first line, shortened, is the title)."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("task text is empty")
+    if type_ not in TASK_TYPES:
+        raise InvalidInput(f"unknown task type {type_!r} (one of {', '.join(TASK_TYPES)})")
+    for path in target_files:
+        if path.startswith("/") or ".." in path.split("/"):
+            raise InvalidInput(f"target file must be a path inside the repository: {path!r}")
+    first = text.splitlines()[0].strip()
+    title = first if len(first) <= 80 else first[:77] + "..."
+    try:
+        return Task(title=title, description=text, type=type_, priority=priority,
+                    target_files=list(target_files), verification=verification)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidInput(f"task {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def add_task(store: "Store", task: Task, *, depends_on: list[str] = (), dry_run: bool = False) -> Task:
+    """Resolve dependency ids (or prefixes), check the DAG stays valid, and store the task."""
+    deps = []
+    for ref in depends_on:
+        dep = store.get_task(ref)
+        if dep.status == "skipped":
+            raise InvalidInput(f"task {dep.id} was superseded by a re-plan; depend on a current task")
+        deps.append(dep.id)
+    task = task.model_copy(update={"dependencies": list(dict.fromkeys(deps))})
+    # A new task can only add edges out of itself, so it cannot close a cycle; check anyway.
+    everything = store.list_tasks()
+    dag.validate([*[t for t in everything if t.status != "skipped"], task],
+                 known={t.id for t in everything if t.status == "skipped"})
+    if dry_run:
+        return task
+    return store.add_task(task, actor="user")

@@ -1,0 +1,143 @@
+"""The --json outputs of the lifecycle commands, as pydantic models (their JSON schemas are published
+in docs/json-schemas/), and the builders that fill them from the store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from runner.models import AuditEvent, Run, Task
+
+if TYPE_CHECKING:
+    from runner.store import Store
+
+
+class TaskList(BaseModel):
+    """`task list --json`."""
+
+    tasks: list[Task] = Field(..., description="Tasks in creation order.")
+
+
+class TaskAdded(BaseModel):
+    """`task add --json`."""
+
+    task: Task = Field(..., description="The task added.")
+    adhoc: bool = Field(..., description="True when added outside a plan (ad-hoc mode).")
+    dry_run: bool = Field(False, description="True when nothing was stored (--dry-run).")
+
+
+class Progress(BaseModel):
+    """DAG progress."""
+
+    total: int = Field(..., description="Tasks counted (skipped ones excluded).")
+    by_status: dict[str, int] = Field(..., description="Task count per status.")
+    ready: list[str] = Field(..., description="Ids of tasks ready to build, in the order `build next` takes them.")
+    percent_complete: float = Field(..., description="Completed over total, 0-100.")
+
+
+class TokenTotals(BaseModel):
+    input: int = Field(..., description="Input tokens spent (runs and planner).")
+    output: int = Field(..., description="Output tokens spent (runs and planner).")
+
+
+class StatusReport(BaseModel):
+    """`status --json`."""
+
+    repo: str = Field(..., description="Repository root.")
+    state: str = Field(..., description="Lifecycle state.")
+    entered_at: str = Field(..., description="When the state was entered (ISO-8601 UTC).")
+    reason: str = Field("", description="Why the last transition happened.")
+    timed_out: dict[str, Any] | None = Field(None, description="Set when the state is held past its timeout.")
+    mode: str = Field(..., description="adhoc (no plan yet) or lifecycle.")
+    plan_version: int | None = Field(None, description="Newest plan version.")
+    plan_status: str | None = Field(None, description="Its status.")
+    progress: Progress = Field(..., description="DAG progress.")
+    last_run: Run | None = Field(None, description="The most recent run.")
+    running: list[str] = Field(default_factory=list, description="Ids of runs in progress.")
+    tokens: TokenTotals = Field(..., description="Tokens spent.")
+    lock: dict[str, Any] | None = Field(None, description="Holder of the repo lock, if held.")
+
+
+class History(BaseModel):
+    """`history --json`."""
+
+    events: list[AuditEvent] = Field(..., description="Audit events, oldest first.")
+
+
+class ConfigValue(BaseModel):
+    value: Any = Field(None, description="Effective value.")
+    source: str = Field(..., description="default, a config file path, env or flag.")
+
+
+class ConfigShow(BaseModel):
+    """`config show --json`."""
+
+    values: dict[str, ConfigValue] = Field(..., description="Every dotted key with its value and source.")
+
+
+class ConfigValidation(BaseModel):
+    """`config validate --json` (an invalid config exits 2 with the error object instead)."""
+
+    valid: bool = Field(..., description="Always true when printed.")
+    files: list[str] = Field(..., description="Config files read, lowest layer first.")
+
+
+class ConfigSet(BaseModel):
+    """`config set --json`."""
+
+    key: str = Field(..., description="Dotted key.")
+    value: Any = Field(None, description="New value as stored.")
+    file: str = Field(..., description="File written.")
+    dry_run: bool = Field(False, description="True when nothing was written.")
+
+
+class ResetResult(BaseModel):
+    """`reset --json`."""
+
+    from_state: str = Field(..., description="State left.")
+    state: str = Field(..., description="State now (IDLE).")
+    checkpoint: int | None = Field(None, description="Checkpoint id of the transition.")
+
+
+class ErrorOutput(BaseModel):
+    """What any command prints on stdout with --json when it fails."""
+
+    class Inner(BaseModel):
+        message: str = Field(..., description="One line.")
+        exit_code: int = Field(..., description="The seed's exit code.")
+
+    error: Inner
+
+
+def build_status(store: "Store") -> StatusReport:
+    """Fill the status report from the store (read-only)."""
+    from runner import dag, lifecycle
+    from runner.lock import holder_if_locked
+
+    info = store.lifecycle()
+    plan = store.plan()
+    tasks = [t for t in store.list_tasks() if t.status != "skipped"]
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    done = counts.get("completed", 0)
+    tokens_in, tokens_out = store.tokens_spent()
+    return StatusReport(
+        repo=str(store.root),
+        state=info.state,
+        entered_at=info.entered_at,
+        reason=info.reason,
+        timed_out=lifecycle.timeout_status(store),
+        mode="lifecycle" if store.has_plan() else "adhoc",
+        plan_version=plan.version if plan else None,
+        plan_status=plan.status if plan else None,
+        progress=Progress(
+            total=len(tasks), by_status=counts, ready=[t.id for t in dag.ready(tasks)],
+            percent_complete=round(100.0 * done / len(tasks), 1) if tasks else 0.0,
+        ),
+        last_run=store.last_run(),
+        running=[r.id for r in store.list_runs(status="running")],
+        tokens=TokenTotals(input=tokens_in, output=tokens_out),
+        lock=holder_if_locked(store.root),
+    )
