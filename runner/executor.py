@@ -169,10 +169,12 @@ class _EventSink:
             self.errors.append(str(event.get("message", "")))
 
 
-def _is_budget(message: str | None, gateway_events: list[dict]) -> bool:
-    if any("budget" in str(e.get("type", "")) or "budget" in str(e.get("event", "")) for e in gateway_events):
-        return True
-    return bool(message and "budget" in message.lower())
+def _budget_reason(gateway_events: list[dict]) -> str | None:
+    """The gateway's reason when a token budget ran out during this run."""
+    for event in reversed(gateway_events):
+        if "budget" in str(event.get("type", "")):
+            return str(event.get("reason") or event.get("message") or "token budget exhausted")
+    return None
 
 
 class CodexExecutor:
@@ -242,6 +244,7 @@ class CodexExecutor:
             sink.close()
             shutil.rmtree(inputs, ignore_errors=True)
         gateway_events = _gateway_events(gateway)
+        gateway_error = _gateway_error(gateway)
         usage = CodexUsage(**{k: int(v or 0) for k, v in (sink.usage or {}).items() if k in CodexUsage.model_fields})
         base = dict(
             exit_code=result.exit_code,
@@ -253,30 +256,41 @@ class CodexExecutor:
             container_name=getattr(result, "container_name", None),
             stderr_tail="\n".join(sink.stderr[-40:]),
         )
-        return CodexResult(**base, **_classify(result, sink, gateway_events))
+        return CodexResult(**base, **_classify(result, sink, gateway_events, gateway_error))
 
 
 def _gateway_events(gateway: Any) -> list[dict]:
     try:
         return list(gateway.events())
-    except Exception:  # a gateway that already stopped has no more events to report
+    except (OSError, ValueError):  # a gateway that already stopped has no more events to report
         return []
 
 
-def _classify(result: Any, sink: _EventSink, gateway_events: list[dict]) -> dict[str, Any]:
+def _gateway_error(gateway: Any) -> str | None:
+    last_error = getattr(gateway, "last_error", None)
+    try:
+        return last_error() if callable(last_error) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _classify(result: Any, sink: _EventSink, gateway_events: list[dict], gateway_error: str | None) -> dict[str, Any]:
     """Outcome for the retry policy: ok, model_error, timeout, crash or budget_exceeded."""
     if result.timed_out:
         return {"outcome": "timeout", "error": f"Codex did not finish within the time limit ({result.duration_s:.0f} s)"}
     if result.oom_killed:
         return {"outcome": "crash", "error": "Codex was killed: out of memory"}
-    if sink.turn_failed is not None or (result.exit_code != 0 and _is_budget(None, gateway_events)):
-        message = sink.turn_failed or (sink.errors[-1] if sink.errors else "model request failed")
-        if _is_budget(message, gateway_events):
-            return {"outcome": "budget_exceeded", "error": f"token budget exceeded: {message}"}
+    if getattr(result, "disk_exceeded", False):
+        return {"outcome": "crash", "error": "Codex was stopped: the workspace went over its disk cap"}
+    if result.exit_code == 0 and sink.usage is not None and sink.turn_failed is None:
+        return {"outcome": "ok", "error": None}
+    budget = _budget_reason(gateway_events)
+    if budget is not None:
+        return {"outcome": "budget_exceeded", "error": f"token budget exceeded: {budget}"}
+    if sink.turn_failed is not None or gateway_error:
+        message = gateway_error or sink.turn_failed
         return {"outcome": "model_error", "error": f"model error: {message}"}
     if result.exit_code != 0:
         tail = sink.stderr[-1] if sink.stderr else "no output"
         return {"outcome": "crash", "error": f"Codex exited with code {result.exit_code}: {tail}"}
-    if sink.usage is None:
-        return {"outcome": "crash", "error": "Codex exited without completing its turn"}
-    return {"outcome": "ok", "error": None}
+    return {"outcome": "crash", "error": "Codex exited without completing its turn"}

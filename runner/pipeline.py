@@ -7,7 +7,8 @@ nothing below it reads global config or the environment.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from runner.errors import InvalidInput, StateError
 from runner.task_builder import BuildEnv, BuildResult, TaskBuilder, integration_branch
@@ -94,68 +95,42 @@ def find_task_ref(store, text: str):
 
 def add_adhoc_task(store, text: str, *, via: str, task_type: str | None = None):
     """A task from free text, outside any plan; its type is guessed from the first word."""
-    from runner.models import TASK_TYPES, Task
+    from runner.models import TASK_TYPES
+    from runner.tasks import make_task
 
-    first = text.split(maxsplit=1)[0].lower().rstrip(":") if text.split() else ""
-    kind = task_type or (first if first in TASK_TYPES else "implement")
-    title = " ".join(text.splitlines()[0].split())
-    title = title if len(title) <= 80 else title[:77] + "..."
-    task = Task(type=kind, title=title, description=text)
+    words = text.split()
+    first = words[0].lower().rstrip(":") if words else ""
+    task = make_task(text, type_=task_type or (first if first in TASK_TYPES else "implement"))
     return store.add_task(task, actor="user", details={"adhoc": True, "via": via})
 
 
-class _session:
-    """Lock the repo, open the store, recover what a crash left, check the lifecycle allows building."""
+@contextmanager
+def _session(env: BuildEnv, command: str, action: str) -> Iterator:
+    """E's command session (store, repo lock, recovery, lifecycle check), yielding the open store."""
+    from runner.session import command_session
 
-    def __init__(self, env: BuildEnv, command: str, action: str):
-        self.env, self.command, self.action = env, command, action
-
-    def __enter__(self):
-        from runner import lifecycle, recovery
-        from runner.lock import RepoLock
-        from runner.store import Store
-
-        self.lock = RepoLock(self.env.root, self.command)
-        self.lock.__enter__()
-        try:
-            self.store = Store.open(self.env.root)
-            note = recovery.recover(self.env.root, self.store)
-            if note:
-                self.env.progress(f"recovered: {note}")
-            lifecycle.require(self.store, self.action)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self.store
-
-    def __exit__(self, *exc) -> None:
-        store = getattr(self, "store", None)
-        try:
-            if store is not None and hasattr(store, "close"):
-                store.close()
-        finally:
-            self.lock.__exit__(*exc)
+    with command_session(env.root, action, command=command, info=env.progress) as session:
+        yield session.store
 
 
 def next_ready_task(store):
-    """The next ready task: pending, all dependencies completed; lowest priority number, then id."""
-    tasks = store.list_tasks()
-    done = {t.id for t in tasks if t.status == "completed"}
-    ready = [t for t in tasks if t.status == "pending" and all(d in done for d in t.dependencies)]
-    return min(ready, key=lambda t: (t.priority, t.id), default=None)
+    """The next ready task (E's DAG rule: pending, dependencies completed, lowest priority, then id)."""
+    from runner.dag import next_ready
+
+    return next_ready(store.list_tasks())
 
 
 def _buildable(store, task_id: str):
     task = store.get_task(task_id)  # InvalidInput when there is no such task
     if task.status == "completed":
-        raise StateError(f"task {task_id} is already completed (commit {str(task.commit)[:12]})")
+        raise StateError(f"task {task.id} is already completed (commit {str(task.commit)[:12]})")
     if task.status == "running":
-        raise StateError(f"task {task_id} is running in another command")
+        raise StateError(f"task {task.id} is running in another command")
     if task.status not in ("pending", "failed"):
-        raise StateError(f"task {task_id} is {task.status}; only pending or failed tasks can be built")
-    missing = [d for d in task.dependencies if (dep := store.get_task(d)) is None or dep.status != "completed"]
+        raise StateError(f"task {task.id} is {task.status}; only pending or failed tasks can be built")
+    missing = [d for d in task.dependencies if store.get_task(d).status != "completed"]
     if missing:
-        raise StateError(f"task {task_id} waits for dependencies not completed yet: {', '.join(missing)}")
+        raise StateError(f"task {task.id} waits for dependencies not completed yet: {', '.join(missing)}")
     return task
 
 
@@ -195,7 +170,7 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
         target = integration_branch(env)
     except StateError as exc:
         target = f"(unresolved: {exc})"
-    plan["image"] = codex_image_status()
+    plan["image"] = codex_image_status(cfg.sandbox.base_image)
     plan["model"] = f"{cfg.llm.model} via the gateway → {cfg.llm.base_url} (mode {cfg.llm.mode})"
     plan["budgets"] = f"run {cfg.llm.run_token_budget} tokens, task {cfg.llm.task_token_budget} tokens"
     lim = cfg.sandbox.limits

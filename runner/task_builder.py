@@ -116,7 +116,7 @@ class TaskBuilder:
 
         env, store, cfg = self.env, self.store, self.cfg
         target = integration_branch(env)
-        image = env.image or _codex_image()
+        image = env.image or _codex_image(cfg.sandbox.base_image)
         run = Run(task_id=task.id, kind="build", pid=os.getpid(), image=image)
         attempt_no = task.attempts + 1
         rec = RunRecord(run_dir_for(env.root, task.id, run.id), task.id, run.id, task.type, attempt_no, run.started_at)
@@ -367,10 +367,10 @@ def _change_line(changes) -> str:
             f"({s['files_added']} added, {s['files_modified']} modified, {s['files_deleted']} deleted)")
 
 
-def _codex_image() -> str:
+def _codex_image(base_image: str = "debian:bookworm-slim") -> str:
     from sandbox.images import require_image
 
-    return require_image("codex")
+    return require_image("codex", base_image=base_image)
 
 
 def _image_id(tag: str) -> str | None:
@@ -382,13 +382,13 @@ def _image_id(tag: str) -> str | None:
         return None
 
 
-def codex_image_status() -> str:
+def codex_image_status(base_image: str = "debian:bookworm-slim") -> str:
     """The codex image tag and whether it is built (for --dry-run; never builds)."""
     from sandbox.images import image_tag
 
-    tag = image_tag("codex")
+    tag = image_tag("codex", base_image=base_image)
     try:
-        _codex_image()
+        _codex_image(base_image)
         return f"{tag} (built)"
     except Exception as exc:  # engine down or image missing: the dry run reports it, the real run raises
         return f"{tag} (not available: {' '.join(str(exc).split())})"
