@@ -25,5 +25,8 @@ def doctor(ctx: typer.Context) -> None:
             a.console.print(line, markup=False)
 
     a.emit({"ok": all(c.ok for c in checks), "checks": [c.model_dump() for c in checks]}, human=human)
-    if not all(c.ok for c in checks):
-        raise typer.Exit(1)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        from runner.errors import RunnerError
+
+        raise RunnerError(f"doctor: {len(failed)} check(s) failed: {', '.join(failed)}")

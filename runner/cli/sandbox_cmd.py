@@ -68,8 +68,9 @@ def run(
     outcome = sandbox_run(request, on_output=on_output, progress=a.info)
     a.emit(outcome.to_json(), human=lambda: render_outcome(a.console, outcome))
     if not outcome.result.ok:
-        a.info(f"sandbox run failed: {outcome.result.reason}")
-        raise typer.Exit(1)
+        from runner.errors import RunnerError
+
+        raise RunnerError(f"sandbox run {outcome.run_id}: command failed: {outcome.result.reason}")
 
 
 @app.command("ps")
