@@ -275,15 +275,19 @@ class Store:
             raise InvalidInput(f"no run with id {run_id!r}")
         return self._run_from_row(row)
 
-    def update_run(self, run_id: str, *, event: str | None = None, details: dict | None = None, **fields) -> Run:
-        """Change fields of a run (e.g. container, tokens); audited when `event` is given."""
+    def update_run(
+        self, run_id: str, *, event: str | None = None, details: dict | None = None,
+        run_details: dict | None = None, **fields,
+    ) -> Run:
+        """Change fields of a run (e.g. container, tokens); `run_details` merge into Run.details;
+        audited with `details` when `event` is given."""
         with self.transaction() as db:
             data = self.get_run(run_id).model_dump()
             unknown = set(fields) - set(data)
             if unknown:
                 raise ValueError(f"unknown run fields: {sorted(unknown)}")
-            if "details" in fields:
-                fields["details"] = {**data["details"], **fields["details"]}
+            if run_details:
+                fields["details"] = {**data["details"], **run_details}
             data.update(fields)
             run = Run.model_validate(data)
             if fields:
@@ -296,10 +300,14 @@ class Store:
         return run
 
     def finish_run(self, run_id: str, *, event: str, details: dict | None = None, **fields) -> Run:
-        """Close a run: set its final fields (status, error, commit, tokens...) and finished_at, audited."""
+        """Close a run: set its final fields (status, error, commit, tokens...) and finished_at.
+
+        `details` go into the audit event and are merged into the run's own details too."""
         fields.setdefault("finished_at", utcnow())
         audit = {k: v for k, v in fields.items() if k in ("status", "error", "commit", "tokens_in", "tokens_out")}
-        return self.update_run(run_id, event=event, details={**audit, **(details or {})}, **fields)
+        return self.update_run(
+            run_id, event=event, details={**audit, **(details or {})}, run_details=details, **fields
+        )
 
     def list_runs(
         self, task_id: str | None = None, kind: str | None = None, *, status: str | None = None
