@@ -65,6 +65,15 @@ class VerifyConfig(Section):
     command: str | None = Field(None, description="Test command (default: detected, pytest or npm test).")
     image: str | None = Field(None, description="Image for test runs (default: codex-sandbox/python).")
     max_fix_cycles: int = Field(3, ge=0, description="verify fix cycles allowed per task.")
+    coverage: bool = Field(True, description="Measure coverage (pytest-cov) when the image has it.")
+    network: str = Field("none", description="Network of the test container (none by default).")
+    fetch: Literal["host", "container"] = Field(
+        "host",
+        description="Where dependencies are downloaded: host (`pip download`, then an offline install step) "
+        "or container (the install step alone gets network `install_network`).",
+    )
+    install_network: str = Field("bridge", description="Network of the install step when fetch=container.")
+    timeout_s: int = Field(900, ge=1, description="Wall-clock limit of one test run.")
 
 
 class AppConfig(Section):

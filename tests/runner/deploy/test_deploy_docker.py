@@ -121,7 +121,9 @@ def test_deploy_staging_rollback_and_prod_approval(repo, project, monkeypatch, c
             deployer.deploy("prod", commit=good)
         runs = store.list_runs(kind="deploy")
         assert [r.status for r in runs] == ["succeeded", "failed"]
-        assert runs[1].details["outcome"] == "rolled_back"
+        rolled = store.audit_events(event="deploy.rolled_back")
+        assert len(rolled) == 1 and rolled[0].run_id == runs[1].id
+        assert rolled[0].details["previous_commit"] == broken
 
     monkeypatch.chdir(repo)
     assert main(["--json", "deploy", "prod", "--commit", good]) == 3
