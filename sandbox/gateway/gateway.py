@@ -1,0 +1,170 @@
+"""The host-side handle of one gateway process: start it, hand it the key, read its usage and events."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Self
+
+from sandbox.errors import BudgetExceeded, GatewayError
+from sandbox.gateway.config import GatewayConfig, GatewayStatus, TokenUsage
+
+STATUS_FILE = "gateway-status.json"
+LOG_FILE = "gateway.log"
+START_TIMEOUT_S = 20.0
+
+
+class Gateway:
+    """Context manager running `python -m sandbox.gateway` for one run; the key goes over a pipe, never env."""
+
+    def __init__(self, config: GatewayConfig):
+        self.config = config
+        token = config.run_token.get_secret_value() if config.run_token else None
+        self.run_token = token or f"cxs-run-{secrets.token_urlsafe(32)}"
+        self.run_dir = config.run_dir
+        self.status_path = self.run_dir / STATUS_FILE
+        self.log_path = self.run_dir / LOG_FILE
+        self.socket_dir: Path | None = None
+        self.socket_path: Path | None = None
+        self.tcp_address: str | None = None
+        self._own_socket_dir = False
+        self._proc: subprocess.Popen | None = None
+        self._final: GatewayStatus | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Spawn the gateway process and wait until it listens."""
+        if self.config.mode == "replay" and self.config.cache_dir is None:
+            raise GatewayError("replay mode needs a cache directory")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.socket_dir is not None:
+            self.socket_dir = Path(self.config.socket_dir)
+            self.socket_dir.mkdir(parents=True, exist_ok=True)
+        else:  # short path: AF_UNIX paths are limited to 107 bytes
+            self.socket_dir = Path(tempfile.mkdtemp(prefix="cxgw-"))
+            self._own_socket_dir = True
+        os.chmod(self.socket_dir, 0o755)
+        key = self.config.api_key.get_secret_value()
+        payload = self.config.model_dump(mode="json", exclude={"api_key", "run_token", "socket_dir"})
+        payload.update(api_key=key, run_token=self.run_token, socket_dir=str(self.socket_dir))
+        env = {k: v for k, v in os.environ.items() if not key or key not in v}  # the key travels only by pipe
+        with open(self.log_path, "ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "sandbox.gateway"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                close_fds=True,
+            )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(payload).encode() + b"\n")
+        self._proc.stdin.flush()
+        del payload
+        ready = self._read_ready()
+        self.socket_path = Path(ready["socket_path"])
+        self.tcp_address = ready.get("tcp_address")
+
+    @property
+    def pid(self) -> int | None:
+        """The gateway process id while it runs."""
+        return self._proc.pid if self._proc else None
+
+    def _read_ready(self) -> dict:
+        assert self._proc is not None and self._proc.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        fd = self._proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([fd], [], [], 0.1)
+            if readable:
+                line = self._proc.stdout.readline()
+                if line:
+                    return json.loads(line)
+                break
+            if self._proc.poll() is not None:
+                break
+        raise GatewayError(f"the model gateway did not start: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return lines[-1] if lines else "no output"
+
+    def close(self) -> None:
+        """Stop the process (closing its stdin), keep its final status, remove the socket dir."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.stdin:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            if proc.stdout:
+                proc.stdout.close()
+            self._final = self._read_status()
+        if self._own_socket_dir and self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self._own_socket_dir = False
+
+    def _read_status(self) -> GatewayStatus | None:
+        try:
+            return GatewayStatus.model_validate_json(self.status_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def status(self) -> GatewayStatus | None:
+        """The latest status the gateway published (final after close)."""
+        return self._final if self._proc is None and self._final else self._read_status()
+
+    def usage(self) -> TokenUsage:
+        """Tokens and responses counted so far."""
+        st = self.status()
+        return st.usage if st else TokenUsage()
+
+    def events(self) -> list[dict]:
+        """Audit events: retries, refusals, upstream failures, budget exhaustion."""
+        st = self.status()
+        return list(st.events) if st else []
+
+    def last_error(self) -> str | None:
+        """Why the latest model request failed (cleared by a later success), or None."""
+        st = self.status()
+        return st.last_error if st else None
+
+    def check(self) -> None:
+        """Raise BudgetExceeded when a budget ran out, GatewayError when the last model request failed."""
+        st = self.status()
+        if st is None:
+            return
+        if st.usage.budget_exceeded:
+            reason = next(
+                (e["reason"] for e in reversed(st.events) if e.get("type") == "budget_exceeded"), ""
+            )
+            raise BudgetExceeded(f"token budget exceeded: {reason}")
+        if st.last_error:
+            raise GatewayError(st.last_error)

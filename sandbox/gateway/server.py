@@ -1,0 +1,308 @@
+"""The gateway's HTTP front: the run token, the allow-list, budgets, replay, and unbuffered forwarding."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import socketserver
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sandbox.gateway.accounting import Accounting
+from sandbox.gateway.cache import ExchangeCache, request_key
+from sandbox.gateway.config import ALLOWED_ROUTES, GatewayConfig
+from sandbox.gateway.redact import Redactor
+from sandbox.gateway.upstream import ATTEMPTS, Upstream, UpstreamFailure
+from sandbox.gateway.wire import (
+    BadRequest,
+    UsageParser,
+    error_body,
+    read_body,
+    stream_error_event,
+    write_chunk,
+)
+
+log = logging.getLogger("sandbox.gateway")
+FLUSH_LIMIT = 256 * 1024  # bytes held back at most while waiting for a line end (redaction needs whole lines)
+PASS_HEADERS = ("x-request-id",)
+FAIL_STATUS = {
+    "rate_limit": (429, "rate_limited"),
+    "api_error": (502, "upstream_error"),
+    "timeout": (504, "upstream_timeout"),
+}
+
+
+class GatewayCore:
+    """Decides and serves each request; shared by every listener of one gateway process."""
+
+    def __init__(self, cfg: GatewayConfig, accounting: Accounting, redactor: Redactor):
+        self.cfg = cfg
+        self.acct = accounting
+        self.redactor = redactor
+        self.token = f"Bearer {cfg.run_token.get_secret_value() if cfg.run_token else ''}".encode()
+        self.cache = ExchangeCache(cfg.cache_dir) if cfg.cache_dir else None
+        self.upstream = Upstream(cfg, self.acct.event) if cfg.mode == "live" else None
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        """Serve one request end to end."""
+        t0 = time.monotonic()
+        status = self._serve(h)
+        log.info(
+            "%s %s -> %s in %.1f ms",
+            h.command,
+            self.redactor.text(h.path[:200]),
+            status,
+            (time.monotonic() - t0) * 1000,
+        )
+
+    def _serve(self, h: BaseHTTPRequestHandler) -> int:
+        auth = (h.headers.get("Authorization") or "").encode()
+        if not self.cfg.run_token or not hmac.compare_digest(auth, self.token):
+            return self._refuse(h, 401, "missing or wrong run token", "unauthorized")
+        target = h.path
+        if not target.startswith("/") or target.startswith("//"):
+            return self._refuse(
+                h, 400, "only origin-form request targets (/v1/...) are accepted", "bad_target"
+            )
+        if "?" in target or "#" in target:
+            return self._refuse(h, 400, "query strings are not forwarded", "bad_target")
+        if target not in ALLOWED_ROUTES:
+            return self._refuse(h, 404, f"{target[:100]} is not on the gateway allow-list", "not_allowed")
+        if h.command != "POST":
+            return self._refuse(h, 405, f"{h.command} is not allowed on {target}", "method_not_allowed")
+        try:
+            body = read_body(h, self.cfg.max_request_bytes)
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")  # noqa: TRY004 - answered as a 400 below
+        except BadRequest as exc:
+            return self._refuse(h, exc.status, str(exc), "bad_request")
+        except ValueError:
+            return self._refuse(h, 400, "the request body must be a JSON object", "bad_request")
+        reason = self.acct.refusal()
+        if reason:
+            return self._refuse(
+                h, 400, f"{reason}; no further model requests in this run", "budget_exceeded", close=False
+            )
+        key = request_key(target, data)
+        if self.upstream is None:
+            return self._replay(h, target, key)
+        return self._forward(h, target, body, key, sse=bool(data.get("stream")))
+
+    def _refuse(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        close: bool = True,
+        error: bool = False,
+    ) -> int:
+        self.acct.event(
+            {
+                "type": "refused",
+                "status": status,
+                "code": code,
+                "method": h.command,
+                "target": h.path[:200],
+                "reason": message,
+            },
+            error=f"gateway refused: {message}" if error or code == "budget_exceeded" else None,
+        )
+        self._send_json(h, status, error_body(f"codex-sandbox gateway: {message}", code), close=close)
+        return status
+
+    def _send_json(self, h: BaseHTTPRequestHandler, status: int, body: bytes, *, close: bool = False) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        if close:  # the request body may be unread; this connection cannot carry another request
+            h.send_header("Connection", "close")
+            h.close_connection = True
+        h.end_headers()
+        h.wfile.write(body)
+
+    def _replay(self, h: BaseHTTPRequestHandler, route: str, key: str) -> int:
+        found = self.cache.load(key) if self.cache else None
+        if found is None:
+            return self._refuse(
+                h,
+                400,
+                f"replay mode: no recorded response for request {key[:16]}",
+                "replay_miss",
+                close=False,
+                error=True,
+            )
+        status, ctype, body = found
+        parser = UsageParser(sse=ctype.startswith("text/event-stream"))
+        parser.feed(body)
+        parser.close()
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        write_chunk(h, body)
+        if 200 <= status < 300:
+            self.acct.add_usage(parser.usage)
+        write_chunk(h, b"")
+        return status
+
+    def _forward(self, h: BaseHTTPRequestHandler, route: str, body: bytes, key: str, *, sse: bool) -> int:
+        assert self.upstream is not None
+        try:
+            resp = self.upstream.open(route, body, dict(h.headers.items()))
+        except UpstreamFailure as exc:
+            status, code = FAIL_STATUS[exc.kind]
+            message = self.redactor.text(f"{exc} (gave up after {ATTEMPTS[exc.kind]} attempts)")
+            self.acct.event(
+                {
+                    "type": "upstream_failed",
+                    "route": route,
+                    "kind": exc.kind,
+                    "status": exc.status,
+                    "attempts": ATTEMPTS[exc.kind],
+                    "reason": message[:500],
+                },
+                error=f"model request failed: {message}",
+            )
+            self._send_json(h, status, error_body(f"codex-sandbox gateway: {message}", code))
+            return status
+        try:
+            if 300 <= resp.status_code < 400:
+                message = f"upstream answered a redirect ({resp.status_code}); redirects are not followed"
+                self.acct.event(
+                    {
+                        "type": "upstream_failed",
+                        "route": route,
+                        "kind": "redirect",
+                        "status": resp.status_code,
+                    },
+                    error=message,
+                )
+                self._send_json(h, 502, error_body(f"codex-sandbox gateway: {message}", "upstream_redirect"))
+                return 502
+            return self._stream(h, route, resp, key)
+        finally:
+            resp.close()
+
+    def _stream(self, h: BaseHTTPRequestHandler, route: str, resp: Any, key: str) -> int:
+        import httpx
+
+        status = resp.status_code
+        ctype = resp.headers.get("content-type", "application/json")
+        parser = UsageParser(sse=ctype.startswith("text/event-stream"))
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Cache-Control", "no-cache")
+        for name in PASS_HEADERS:
+            if name in resp.headers:
+                h.send_header(name, resp.headers[name])
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        sent = bytearray()
+
+        def emit(data: bytes) -> None:
+            data = self.redactor.bytes(data)
+            write_chunk(h, data)
+            parser.feed(data)
+            sent.extend(data)
+
+        pending = b""
+        try:
+            for chunk in resp.iter_bytes():
+                pending += chunk
+                cut = pending.rfind(b"\n") + 1
+                if not cut and len(pending) > FLUSH_LIMIT:
+                    cut = len(pending) - self.redactor.max_len
+                if cut > 0:
+                    emit(pending[:cut])
+                    pending = pending[cut:]
+            if pending:
+                emit(pending)
+            parser.close()
+        except httpx.HTTPError as exc:
+            stalled = isinstance(exc, httpx.TimeoutException)
+            message = (
+                f"upstream stalled mid-stream (no bytes for {self.cfg.request_timeout_s:g} s)"
+                if stalled
+                else f"upstream stream broke ({type(exc).__name__})"
+            )
+            code = "upstream_stream_timeout" if stalled else "upstream_stream_error"
+            self.acct.event(
+                {"type": "stream_error", "route": route, "code": code, "bytes_sent": len(sent)},
+                error=f"model stream failed: {message}",
+            )
+            if parser.sse:
+                write_chunk(h, stream_error_event(route, f"codex-sandbox gateway: {message}", code))
+                write_chunk(h, b"")
+            h.close_connection = True
+            return 599
+        except OSError:  # the client went away; stop reading upstream
+            self.acct.event({"type": "client_disconnected", "route": route, "bytes_sent": len(sent)})
+            h.close_connection = True
+            return 499
+        # counted before the body ends, so a client that saw the end also sees the usage
+        if 200 <= status < 300:
+            self.acct.add_usage(parser.usage)
+            if self.cache is not None and parser.finished:
+                self.cache.record(
+                    key, route=route, status=status, content_type=ctype, body=bytes(sent), usage=parser.usage
+                )
+        else:
+            self.acct.event(
+                {
+                    "type": "upstream_status",
+                    "route": route,
+                    "status": status,
+                    "reason": bytes(sent[:500]).decode(errors="replace"),
+                },
+                error=f"model request failed: upstream answered {status}",
+            )
+        write_chunk(h, b"")
+        return status
+
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    """Hands every request, whatever its method, to the GatewayCore."""
+
+    protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        return "codex-sandbox-gateway"
+
+    def log_message(self, format: str, *args: Any) -> None:  # GatewayCore logs (redacted) instead
+        pass
+
+    def address_string(self) -> str:  # Unix-socket peers have no address
+        return "local"
+
+    def _dispatch(self) -> None:
+        self.server.core.handle(self)  # type: ignore[attr-defined]
+
+    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_CONNECT = do_TRACE = (
+        _dispatch
+    )
+
+
+class _QuietErrors:
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        log.warning("connection error: %s", type(sys.exc_info()[1]).__name__)
+
+
+class UnixGatewayServer(_QuietErrors, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """Threaded HTTP over a Unix socket (the default door, bind-mounted into containers)."""
+
+    daemon_threads = True
+    block_on_close = False
+
+
+class TcpGatewayServer(_QuietErrors, ThreadingHTTPServer):
+    """Threaded HTTP over TCP (the remote-engine sidecar door)."""
+
+    daemon_threads = True
+    block_on_close = False
