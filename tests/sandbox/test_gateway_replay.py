@@ -83,10 +83,13 @@ def test_record_then_replay_is_byte_identical_without_upstream(tmp_path):
         ("/responses", codex_like("0193a8d0-1111-7000-8000-00000000000a", "0.01", 2)),
         ("/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "plan"}]}),
     ]
-    with ScriptedModelServer(script) as srv:
-        with make_gateway(live_dir, srv.base_url, cache_dir=cache) as gw, client(gw) as c:
-            live = [c.post(path, json=body) for path, body in requests]
-            live_usage = gw.usage()
+    with (
+        ScriptedModelServer(script) as srv,
+        make_gateway(live_dir, srv.base_url, cache_dir=cache) as gw,
+        client(gw) as c,
+    ):
+        live = [c.post(path, json=body) for path, body in requests]
+        live_usage = gw.usage()
     assert [r.status_code for r in live] == [200, 200, 200]
     assert len(list(cache.glob("*.json"))) == 3
     # a new run: other thread ids and timings, the upstream gone for good
