@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     command = build_command()
     try:
-        command.main(args=args, prog_name="codex-sandbox", standalone_mode=False)
-        code = 0
+        # With standalone_mode=False click returns a raised typer.Exit's code instead of raising it.
+        rv = command.main(args=args, prog_name="codex-sandbox", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
