@@ -92,12 +92,14 @@ def run_container(spec: RunSpec, *, on_output: Callable[[str], None] | None = No
     chown_to = _uid_gid(user) if spec.workspace is not None and is_root_host() and spec.user is None else None
     if chown_to is not None:
         hand_over(spec.workspace, *chown_to)
+    # ctime is stamped from the kernel's coarse clock, which may lag time_ns() by a tick
+    since_ns = time.time_ns() - 50_000_000
     try:
         with _created(client, spec, user) as container:
             return _supervise(container, spec, on_output)
     finally:
         if chown_to is not None:
-            hand_back(spec.workspace, os.getuid(), os.getgid())
+            hand_back(spec.workspace, os.getuid(), os.getgid(), since_ns)
 
 
 def container_kwargs(spec: RunSpec, user: str) -> dict:

@@ -28,11 +28,11 @@ def _walk(root: Path) -> Iterator[os.DirEntry]:
             continue
 
 
-def _chown_tree(root: Path, uid: int, gid: int, *, skip_top_git: bool) -> int:
+def _chown_tree(root: Path, uid: int, gid: int, *, skip_top_git: bool, since_ns: int = 0) -> int:
     changed = 0
     top_git = os.path.join(str(root), ".git")
     st = os.lstat(root)
-    if (st.st_uid, st.st_gid) != (uid, gid):
+    if (st.st_uid, st.st_gid) != (uid, gid) and st.st_ctime_ns >= since_ns:
         os.chown(root, uid, gid, follow_symlinks=False)
         changed += 1
     for entry in _walk(root):
@@ -40,7 +40,7 @@ def _chown_tree(root: Path, uid: int, gid: int, *, skip_top_git: bool) -> int:
             continue
         try:
             st = entry.stat(follow_symlinks=False)
-            if (st.st_uid, st.st_gid) != (uid, gid):
+            if (st.st_uid, st.st_gid) != (uid, gid) and st.st_ctime_ns >= since_ns:
                 os.chown(entry.path, uid, gid, follow_symlinks=False)
                 changed += 1
         except FileNotFoundError:
@@ -53,8 +53,11 @@ def hand_over(workspace: Path, uid: int, gid: int) -> int:
     return _chown_tree(Path(workspace), uid, gid, skip_top_git=True)
 
 
-def hand_back(workspace: Path, uid: int, gid: int) -> int:
-    """Give every entry of the tree back to the host user, without following symlinks."""
+def hand_back(workspace: Path, uid: int, gid: int, since_ns: int = 0) -> int:
+    """Give what changed since `since_ns` (ctime, which a container cannot forge) back to the host user.
+
+    Untouched entries keep their owner and ctime, so a pooled tree's stat record stays valid.
+    """
     if not os.path.lexists(workspace) or os.path.islink(workspace):
         return 0
-    return _chown_tree(Path(workspace), uid, gid, skip_top_git=False)
+    return _chown_tree(Path(workspace), uid, gid, skip_top_git=False, since_ns=since_ns)

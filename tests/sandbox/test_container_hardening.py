@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,9 @@ def test_unprivileged_user_no_caps_seccomp_filter_no_new_privs(image, tmp_path):
     if os.geteuid() != 0:
         assert uid == os.getuid()
     fields = status_fields(out)
-    assert int(fields["CapEff"], 16) == 0 and int(fields["CapPrm"], 16) == 0 and int(fields["CapBnd"], 16) == 0
+    assert (
+        int(fields["CapEff"], 16) == 0 and int(fields["CapPrm"], 16) == 0 and int(fields["CapBnd"], 16) == 0
+    )
     assert fields["Seccomp"] == "2"
     assert fields["NoNewPrivs"] == "1"
 
@@ -61,7 +64,7 @@ def test_seccomp_blocks_namespaces_mount_keyctl_ptrace_io_uring(image):
     script = (
         "for kv in " + calls + "; do n=${kv%=*}; nr=${kv#*=}; "
         "perl -e '$r = syscall($ARGV[0], 0, 0, 0, 0); printf \"%s %d %d\\n\", $ARGV[1], $r, $!+0' $nr $n; done; "
-        "unshare -U true 2>/dev/null; echo \"unshare_cmd $?\""
+        'unshare -U true 2>/dev/null; echo "unshare_cmd $?"'
     )
     out, result = run(image, script)
     assert result.ok, out
@@ -79,7 +82,7 @@ def test_no_network(image):
     bridge = get_client().networks.get("bridge").attrs["IPAM"]["Config"][0].get("Gateway", "172.17.0.1")
     script = (
         f"for t in 1.1.1.1/53 {bridge}/22 {bridge}/2375 127.0.0.1/80; do "
-        "timeout 3 bash -c \"echo > /dev/tcp/$t\" 2>/dev/null && echo \"open $t\" || echo \"closed $t\"; done; "
+        'timeout 3 bash -c "echo > /dev/tcp/$t" 2>/dev/null && echo "open $t" || echo "closed $t"; done; '
         "ls /sys/class/net"
     )
     out, result = run(image, script)
@@ -106,6 +109,12 @@ def test_workspace_files_owned_by_host_user_and_git_covered(image, tmp_path):
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "old.txt").write_text("old\n")
+    (ws / "untouched.txt").write_text("same\n")
+    sandbox_uid = int(default_user().split(":")[0])
+    if os.geteuid() == 0:  # as a pooled tree lent to the sandbox uid earlier
+        os.chown(ws / "untouched.txt", sandbox_uid, sandbox_uid)
+        time.sleep(0.1)
+    before = os.lstat(ws / "untouched.txt")
     (ws / ".git").write_text("gitdir: /somewhere/else\n")
     script = (
         "mkdir -p /workspace/sub && echo new > /workspace/sub/new.txt && echo more >> /workspace/old.txt && "
@@ -120,6 +129,10 @@ def test_workspace_files_owned_by_host_user_and_git_covered(image, tmp_path):
         st = os.lstat(path)
         assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid()), path
     assert os.lstat("/etc/passwd").st_uid == 0  # the symlink's target was never chowned
+    if (
+        os.geteuid() == 0
+    ):  # lent to the sandbox uid and not written: left as lent (a pooled tree's record holds)
+        assert os.lstat(ws / "untouched.txt").st_uid == int(default_user().split(":")[0])
 
 
 def test_fork_bomb_stopped_by_pids_limit(image):
@@ -137,8 +150,12 @@ def test_memory_hog_reported_as_oom(image):
 
 def test_sleep_killed_by_timeout(image, tmp_path):
     log = tmp_path / "run.log"
-    spec = RunSpec(image=image, command=["bash", "-c", "echo started; sleep 60"],
-                   limits=LimitsConfig(timeout_s=2), log_path=log)
+    spec = RunSpec(
+        image=image,
+        command=["bash", "-c", "echo started; sleep 60"],
+        limits=LimitsConfig(timeout_s=2),
+        log_path=log,
+    )
     result = run_container(spec)
     assert result.timed_out and not result.ok and result.reason == "timed out"
     assert result.duration_s < 10
@@ -147,8 +164,10 @@ def test_sleep_killed_by_timeout(image, tmp_path):
 
 def test_disk_cap_stops_the_run(image, tmp_path):
     out, result = run(
-        image, "dd if=/dev/zero of=/workspace/big bs=1M count=64 status=none; sleep 30; echo finished",
-        workspace=tmp_path, disk_mb=16,
+        image,
+        "dd if=/dev/zero of=/workspace/big bs=1M count=64 status=none; sleep 30; echo finished",
+        workspace=tmp_path,
+        disk_mb=16,
     )
     assert result.disk_exceeded and not result.ok
     assert "finished" not in out
