@@ -1,0 +1,81 @@
+"""`verify run|report|fix`: parse, call runner.verify, render."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runner.cli.context import get_app
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("run")
+def run(ctx: typer.Context,
+        commit: str = typer.Option("HEAD", "--commit", help="Commit to verify (default: HEAD)."),
+        stream: bool = typer.Option(False, "--stream", help="Show the test output live.")) -> None:
+    """Run the tests in the sandbox over a worktree of the commit; exit 1 naming failing tests."""
+    import sys
+
+    from runner.lock import RepoLock
+    from runner.store import Store
+    from runner.verify.run import rev_parse, run_verify
+
+    a = get_app(ctx)
+    root = a.repo_root()
+    if a.dry_run:
+        sha = rev_parse(root, commit)
+        plan = {"commit": sha, "image": a.config.verify.image or "codex-sandbox/python:latest",
+                "command": a.config.verify.command or "detected (pytest / npm test)", "network": a.config.verify.network}
+        a.emit({"dry_run": True, "plan": plan}, lambda: [print(f"{k}: {v}") for k, v in plan.items()])
+        return
+    on_output = (lambda text: sys.stderr.write(text)) if stream and not a.json else None
+    with RepoLock(root, "verify run"), Store.open(root) as store:
+        a.info(f"verifying {commit} in the sandbox")
+        report = run_verify(root, a.config, store=store, commit=commit, on_output=on_output)
+    a.emit(report.model_dump(mode="json"), lambda: [print(line) for line in report.lines()])
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report(ctx: typer.Context,
+           junit: Optional[Path] = typer.Option(None, "--junit", help="Copy the last JUnit XML to this path.")) -> None:
+    """Print the last verify report (text, --json, or the JUnit file with --junit PATH)."""
+    from runner.errors import InvalidInput
+    from runner.store import Store
+    from runner.verify.report import load_last
+
+    a = get_app(ctx)
+    root = a.repo_root()
+    with Store.open(root) as store:
+        last = load_last(root, store)
+    if junit is not None:
+        if not last.junit_path or not Path(last.junit_path).is_file():
+            raise InvalidInput("the last verify run produced no JUnit XML")
+        if str(junit) == "-":
+            print(Path(last.junit_path).read_text(), end="")
+            return
+        shutil.copyfile(last.junit_path, junit)
+        a.info(f"wrote {junit}")
+        return
+    a.emit(last.model_dump(mode="json"), lambda: [print(line) for line in last.lines()])
+
+
+@app.command("fix")
+def fix(ctx: typer.Context) -> None:
+    """Turn the last failing report into a `fix` task and send the lifecycle back to BUILDING."""
+    from runner.lock import RepoLock
+    from runner.store import Store
+    from runner.verify.fix import propose_fix
+
+    a = get_app(ctx)
+    root = a.repo_root()
+    with RepoLock(root, "verify fix"), Store.open(root) as store:
+        task = propose_fix(root, store, a.config)
+        state = store.lifecycle_state()
+    a.emit({"task": task.model_dump(mode="json"), "lifecycle": state},
+           lambda: print(f"added fix task {task.id}: {task.title} (lifecycle {state})"))
