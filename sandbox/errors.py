@@ -38,3 +38,12 @@ class GatewayError(SandboxError):
 
 class BudgetExceeded(GatewayError):
     """A run or task went over its token budget."""
+
+
+class MergeConflict(SandboxError):
+    """A merge would conflict; nothing (refs, index, working tree) was changed."""
+
+    def __init__(self, source: str, target: str, paths: list[str]):
+        self.source, self.target, self.paths = source, target, list(paths)
+        shown = ", ".join(self.paths[:10]) + (" ..." if len(self.paths) > 10 else "")
+        super().__init__(f"merging {source} into {target} conflicts in: {shown or '(unknown paths)'}")

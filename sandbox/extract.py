@@ -1,0 +1,343 @@
+"""Turn the tree a container left behind into a ChangeSet, treating every byte of it as hostile.
+
+Two phases. A no-follow scan (openat/fstatat from a directory fd, never a path git could be tricked
+with) refuses what must not be there and copies new or changed content into a host-private temp dir.
+Then git plumbing, pinned to the repository's own git dir by the host, hashes those copies (no filters),
+builds the tree in a throwaway index and diffs objects against objects. No git command ever sees the
+tree, its `.git` or its config. Precondition: the container has exited, so nothing races the scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from sandbox.changeset import ChangeSet, FileChange
+from sandbox.errors import HostileTreeError
+from sandbox.gitcmd import git_pinned, hash_files, ls_tree
+from sandbox.ignore import IgnoreRules
+from sandbox.pathnames import escape_for_terminal, has_control, is_dotgit, is_gitattributes, is_gitmodules
+from sandbox.settings import ExtractCaps
+from sandbox.treesync import TreeRecord, same_stat
+from sandbox.worktree import Worktree
+
+__all__ = ["extract_changes", "escape_for_terminal"]
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_MAX_LINK_HOPS = 40
+
+
+def _refuse(path: str, reason: str) -> HostileTreeError:
+    return HostileTreeError(escape_for_terminal(path, keep_newlines=False), reason)
+
+
+def blob_id(data: bytes, algo: str) -> str:
+    """The git object id of a blob with this content."""
+    return hashlib.new(algo, b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class _Scan:
+    """Phase one: walk the tree without following anything; collect what changed into `tmp`."""
+
+    def __init__(self, wt: Worktree, base: dict[str, tuple[str, str]], known, caps: ExtractCaps, tmp: Path):
+        self.wt, self.base, self.known, self.caps, self.tmp = wt, base, known, caps, tmp
+        self.algo = "sha256" if len(wt.base_commit) == 64 else "sha1"
+        self.base_dirs = {p.rsplit("/", i)[0] for p in base for i in range(1, p.count("/") + 1)}
+        self.gitlinks = {p for p, (mode, _) in base.items() if mode == "160000"}
+        self.current: dict[str, tuple[str, str | None]] = {}  # path -> (mode, oid or None until hashed)
+        self.pending: list[tuple[str, Path]] = []
+        self.links: dict[str, str] = {}
+        self.sizes: dict[str, int] = {}
+        self.files = 0
+        self.bytes = 0
+        self._ignore: IgnoreRules | None = None
+
+    def ignore(self) -> IgnoreRules:
+        if self._ignore is None:
+            self._ignore = IgnoreRules.from_base(self.wt.git_dir, self.base)
+        return self._ignore
+
+    def run(self) -> None:
+        fd = os.open(self.wt.path, _DIR)
+        try:
+            self._check_gitfile(fd)
+            self._dir(fd, "", 0, False)
+        finally:
+            os.close(fd)
+
+    def _check_gitfile(self, fd: int) -> None:
+        expected = self.wt.gitfile
+        try:
+            st = os.stat(".git", dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            if expected is None:
+                return
+            raise _refuse(".git", "the worktree's .git file is gone") from None
+        if expected is None:
+            raise _refuse(".git", "a .git appeared in a tree that had none")
+        if not stat.S_ISREG(st.st_mode):
+            raise _refuse(".git", "the worktree's .git was replaced (no longer a regular file)")
+        rec = TreeRecord.load(self.wt.record) if self.wt.record else None
+        if rec is not None and rec.gitfile_ino and st.st_ino != rec.gitfile_ino:
+            raise _refuse(".git", "the worktree's .git was replaced (different inode)")
+        gfd = os.open(".git", _FILE, dir_fd=fd)
+        try:
+            data = os.read(gfd, len(expected.encode()) + 1)
+        finally:
+            os.close(gfd)
+        if data != expected.encode():
+            raise _refuse(".git", "the worktree's .git file was changed")
+
+    def _dir(self, fd: int, prefix: str, depth: int, in_ignored: bool) -> None:
+        with os.scandir(fd) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            name, rel = e.name, prefix + e.name
+            if not prefix and name == ".git":
+                continue  # checked against the host's record above
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _refuse(rel, "file name is not valid UTF-8") from None
+            if is_dotgit(name):
+                if prefix:
+                    raise _refuse(rel, f"nested repository ({prefix.rstrip('/')!r} contains {name!r})")
+                raise _refuse(rel, f"{name!r} aliases .git")
+            st = e.stat(follow_symlinks=False)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            tracked = rel in self.base or rel in self.base_dirs
+            if not tracked:
+                if in_ignored or self.ignore().ignored(rel, is_dir):
+                    continue  # never committed, never read; the pool deletes it
+                if has_control(rel):
+                    raise _refuse(rel, "control character in a new file name")
+            self.files += 1
+            if self.files > self.caps.max_files:
+                raise _refuse(rel, f"tree holds more than {self.caps.max_files} files (cap)")
+            if depth + 1 > self.caps.max_depth:
+                raise _refuse(rel, f"deeper than {self.caps.max_depth} levels (cap)")
+            self._entry(fd, name, rel, st, depth, in_ignored, tracked)
+
+    def _entry(self, fd, name, rel, st, depth, in_ignored, tracked) -> None:
+        m = st.st_mode
+        if m & (stat.S_ISUID | stat.S_ISGID):
+            raise _refuse(rel, "setuid/setgid bit set")
+        if stat.S_ISDIR(m):
+            if rel in self.gitlinks:
+                sub = os.open(name, _DIR, dir_fd=fd)
+                try:
+                    with os.scandir(sub) as it:
+                        inside = next(iter(it), None)
+                finally:
+                    os.close(sub)
+                if inside is not None:
+                    raise _refuse(f"{rel}/{inside.name}", "inside a submodule path (submodules are off)")
+                return
+            try:
+                sub = os.open(name, _DIR, dir_fd=fd)
+            except PermissionError:
+                raise _refuse(rel, "unreadable directory") from None
+            try:
+                ignored = in_ignored or (tracked and self.ignore().ignored(rel, True))
+                self._dir(sub, rel + "/", depth + 1, ignored)
+            finally:
+                os.close(sub)
+        elif stat.S_ISREG(m):
+            self._file(fd, name, rel, st)
+        elif stat.S_ISLNK(m):
+            self._link(fd, name, rel, st)
+        elif stat.S_ISFIFO(m):
+            raise _refuse(rel, "is a FIFO")
+        elif stat.S_ISCHR(m) or stat.S_ISBLK(m):
+            raise _refuse(rel, "is a device node")
+        elif stat.S_ISSOCK(m):
+            raise _refuse(rel, "is a socket")
+        else:
+            raise _refuse(rel, "unsupported file type")
+
+    def _file(self, fd: int, name: str, rel: str, st: os.stat_result) -> None:
+        if st.st_size > self.caps.max_file_bytes:
+            raise _refuse(rel, f"file of {st.st_size} bytes is over the per-file cap ({self.caps.max_file_bytes})")
+        self.bytes += st.st_size
+        if self.bytes > self.caps.max_bytes:
+            raise _refuse(rel, f"tree holds more than {self.caps.max_bytes} bytes (cap)")
+        mode = "100755" if st.st_mode & 0o100 else "100644"
+        self.sizes[rel] = st.st_size
+        rec = self.known.get(rel)
+        if rec is not None and rec.mode == mode and same_stat(rec, st):
+            self.current[rel] = (mode, rec.oid)
+            return
+        try:
+            src = os.open(name, _FILE, dir_fd=fd)
+        except PermissionError:
+            raise _refuse(rel, "unreadable file") from None
+        copy = self.tmp / str(len(self.pending))
+        try:
+            if os.fstat(src).st_ino != st.st_ino:
+                raise _refuse(rel, "file changed while it was scanned")
+            left = self.caps.max_file_bytes + 1
+            with open(copy, "wb") as out:
+                while chunk := os.read(src, min(1 << 20, left)):
+                    out.write(chunk)
+                    left -= len(chunk)
+                    if left <= 0:
+                        raise _refuse(rel, "file grew past the per-file cap while it was read")
+        finally:
+            os.close(src)
+        self.current[rel] = (mode, None)
+        self.pending.append((rel, copy))
+
+    def _link(self, fd: int, name: str, rel: str, st: os.stat_result) -> None:
+        target = os.readlink(name, dir_fd=fd)
+        self.links[rel] = target
+        self.sizes[rel] = len(os.fsencode(target))
+        rec = self.known.get(rel)
+        if rec is not None and rec.mode == "120000" and same_stat(rec, st):
+            self.current[rel] = ("120000", rec.oid)
+            return
+        copy = self.tmp / str(len(self.pending))
+        copy.write_bytes(os.fsencode(target))
+        self.current[rel] = ("120000", None)
+        self.pending.append((rel, copy))
+
+
+def _check_links(scan: _Scan) -> None:
+    """Refuse new or changed symlinks that are absolute, point into .git, loop, or leave the tree."""
+    for rel, target in scan.links.items():
+        oid = blob_id(os.fsencode(target), scan.algo)
+        if scan.base.get(rel) == ("120000", oid):
+            continue  # unchanged from the base commit
+        if not target:
+            raise _refuse(rel, "symlink with an empty target")
+        if target.startswith("/"):
+            raise _refuse(rel, f"absolute symlink to {escape_for_terminal(target)!r}")
+        if any(is_dotgit(part) for part in target.split("/")):
+            raise _refuse(rel, "symlink into .git")
+        why = _escapes(rel, target, scan.links)
+        if why:
+            raise _refuse(rel, f"symlink {why} ({escape_for_terminal(target)!r})")
+
+
+def _escapes(rel: str, target: str, links: dict[str, str]) -> str | None:
+    """Resolve like the kernel would, through the tree's own symlinks; say why it is unsafe, or None."""
+    stack = rel.split("/")[:-1]
+    pending = target.split("/")
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not stack:
+                return "leaves the tree"
+            stack.pop()
+            continue
+        stack.append(part)
+        inner = links.get("/".join(stack))
+        if inner is not None:
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                return "loops"
+            if inner.startswith("/"):
+                return "leaves the tree through an absolute symlink"
+            stack.pop()
+            pending = inner.split("/") + pending
+    return None
+
+
+def _check_special(scan: _Scan) -> None:
+    """`.gitattributes` and `.gitmodules` (and aliases) anywhere must be exactly as in the base commit."""
+    paths = {p for p in scan.current.keys() | scan.base.keys()
+             if any(is_gitattributes(c) or is_gitmodules(c) for c in p.split("/"))}
+    copies = dict(scan.pending)
+    for rel in sorted(paths):
+        now = scan.current.get(rel)
+        if now is not None and now[1] is None:
+            now = (now[0], blob_id(copies[rel].read_bytes(), scan.algo))
+        if now != scan.base.get(rel):
+            what = ".gitmodules" if any(is_gitmodules(c) for c in rel.split("/")) else ".gitattributes"
+            raise _refuse(rel, f"changes {what} (attributes and submodules are not accepted from a run)")
+
+
+def _base_map(wt: Worktree) -> tuple[dict[str, tuple[str, str]], dict]:
+    rec = TreeRecord.load(wt.record) if wt.record else None
+    if rec is not None and rec.base == wt.base_commit:
+        base = {p: (e.mode, e.oid) for p, e in rec.entries.items()}
+        base.update({p: ("160000", "") for p in rec.gitlinks})
+        if rec.gitlinks:  # the record has no submodule ids; take them from the commit
+            base.update({p: v for p, v in ls_tree(wt.git_dir, wt.base_commit).items() if v[0] == "160000"})
+        return base, rec.entries
+    return ls_tree(wt.git_dir, wt.base_commit), {}
+
+
+def extract_changes(wt: Worktree, caps: ExtractCaps = ExtractCaps()) -> ChangeSet:
+    """The change set of a returned tree; raises HostileTreeError naming the path and reason."""
+    base, known = _base_map(wt)
+    with tempfile.TemporaryDirectory(prefix="codex-extract-") as tmp:
+        scan = _Scan(wt, base, known, caps, Path(tmp))
+        scan.run()
+        _check_links(scan)
+        _check_special(scan)
+        # Only now, with nothing refused, does anything reach the object database.
+        oids = hash_files(wt.git_dir, [copy for _, copy in scan.pending])
+        for (rel, _), oid in zip(scan.pending, oids):
+            scan.current[rel] = (scan.current[rel][0], oid)
+        return _changeset(wt, base, scan, Path(tmp))
+
+
+def _changeset(wt: Worktree, base, scan: _Scan, tmp: Path) -> ChangeSet:
+    current = scan.current
+    changes: list[FileChange] = []
+    for rel, (mode, oid) in current.items():
+        old = base.get(rel)
+        if old is None:
+            changes.append(FileChange(path=rel, status="added", new_blob=oid, new_mode=mode, size=scan.sizes[rel]))
+        elif old != (mode, oid):
+            changes.append(FileChange(path=rel, status="modified", old_blob=old[1], new_blob=oid,
+                                      old_mode=old[0], new_mode=mode, size=scan.sizes[rel]))
+    for rel, (mode, oid) in base.items():
+        if rel not in current and mode != "160000":
+            changes.append(FileChange(path=rel, status="deleted", old_blob=oid, old_mode=mode))
+    base_tree = git_pinned(wt.git_dir, "rev-parse", f"{wt.base_commit}^{{tree}}").stdout.decode().strip()
+    if not changes:
+        return ChangeSet(base_commit=wt.base_commit, tree=base_tree)
+    changes.sort(key=lambda c: c.path)
+    tree = _write_tree(wt, changes, tmp / "index")
+    _fill_numstat(wt, tree, changes)
+    patch = git_pinned(wt.git_dir, "diff-tree", "-r", "-p", "--no-renames", "--no-ext-diff", "--no-textconv",
+                       "--no-color", "--src-prefix=a/", "--dst-prefix=b/", wt.base_commit, tree).stdout
+    return ChangeSet(base_commit=wt.base_commit, tree=tree, files=changes,
+                     patch=patch.decode("utf-8", "replace"))
+
+
+def _write_tree(wt: Worktree, changes: list[FileChange], index: Path) -> str:
+    """Base tree plus the changes, through a throwaway index (deletions first, so D/F swaps work)."""
+    zero = "0" * len(wt.base_commit)
+    lines = [b"0 %s\t%s\0" % (zero.encode(), os.fsencode(c.path)) for c in changes if c.status == "deleted"]
+    lines += [b"%s %s\t%s\0" % (c.new_mode.encode(), c.new_blob.encode(), os.fsencode(c.path))
+              for c in changes if c.status != "deleted"]
+    git_pinned(wt.git_dir, "read-tree", wt.base_commit, index=index)
+    git_pinned(wt.git_dir, "update-index", "-z", "--replace", "--index-info", index=index, input=b"".join(lines))
+    return git_pinned(wt.git_dir, "write-tree", index=index).stdout.decode().strip()
+
+
+def _fill_numstat(wt: Worktree, tree: str, changes: list[FileChange]) -> None:
+    out = git_pinned(wt.git_dir, "diff-tree", "-r", "-z", "--numstat", "--no-renames", "--no-ext-diff",
+                     "--no-textconv", wt.base_commit, tree).stdout
+    by_path = {c.path: c for c in changes}
+    for rec in out.split(b"\0"):
+        if b"\t" not in rec:
+            continue
+        added, removed, path = rec.split(b"\t", 2)
+        change = by_path.get(path.decode("utf-8", "surrogateescape"))
+        if change is None:
+            continue
+        if added == b"-":
+            change.binary = True
+        else:
+            change.lines_added += int(added)
+            change.lines_removed += int(removed)
