@@ -25,14 +25,14 @@ def rev_parse(repo: Path, rev: str) -> str:
 
 
 @contextmanager
-def checkout(repo: Path, sha: str, run_id: str) -> Iterator[Path]:
+def checkout(repo: Path, sha: str, run_id: str, pool_size: int = 2) -> Iterator[Path]:
     """A worktree of `sha` (C's WorktreeManager), or an exported tree where that is not available."""
     try:
         from sandbox.worktree import WorktreeManager
     except ImportError:
         WorktreeManager = None
     if WorktreeManager is not None:
-        with WorktreeManager(repo).checkout(run_id, base=sha) as wt:
+        with WorktreeManager(repo, pool_size=pool_size).checkout(run_id, base=sha) as wt:
             yield Path(wt.path)
         return
     from runner.deploy.service import git_archive
@@ -119,7 +119,8 @@ def _run(repo, config, sha, run_id, image, image_id, mode, on_output) -> VerifyR
     out_dir = runs_dir(repo) / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = run_labels(repo, run_id, kind="verify")
-    with checkout(repo, sha, run_id) as tree, tempfile.TemporaryDirectory(prefix="codex-verify-out-") as tmp:
+    pool = config.sandbox.pool_size
+    with checkout(repo, sha, run_id, pool) as tree, tempfile.TemporaryDirectory(prefix="codex-verify-out-") as tmp:
         detected = detect(tree, cfg.command)
         deps, installed = ensure_deps(detected, tree=tree, image=image, image_id=image_id, fetch=cfg.fetch,
                                       install_network=cfg.install_network, labels=labels,
