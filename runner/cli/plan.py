@@ -23,15 +23,16 @@ def generate(
     from runner.session import command_session
 
     a = get_app(ctx)
-    text = read_prd(prd)  # bad input fails before anything in .codex/ is touched
+    text = read_prd(prd)  # bad input (and a bad config, next) fails before anything in .codex/ is touched
+    llm = a.config.llm
     root = a.repo_root()
     if a.dry_run:
-        a.info(f"dry run: would send {len(text)} characters of {prd} to {a.config.llm.model} at {a.config.llm.base_url}")
+        a.info(f"dry run: would send {len(text)} characters of {prd} to {llm.model} at {llm.base_url}")
         return
     from runner.planner import generate_plan
 
     with command_session(root, "plan.generate", command=f"plan generate {prd}", wait=wait, info=a.info) as s:
-        plan = generate_plan(s.store, text, llm=a.config.llm, prd_path=str(prd), progress=a.info)
+        plan = generate_plan(s.store, text, llm=llm, prd_path=str(prd), progress=a.info)
         view = plan_view(s.store, plan.version)
     a.info(f"plan v{plan.version} stored ({len(plan.task_ids)} tasks, {plan.attempts} attempt(s)); "
            "review with `codex-sandbox plan show`, then `plan approve`")
@@ -85,13 +86,14 @@ def revise(
     a = get_app(ctx)
     if not feedback.strip():
         raise InvalidInput("revision feedback is empty")
+    llm = a.config.llm
     with command_session(a.repo_root(), "plan.revise", command="plan revise", wait=wait, info=a.info) as s:
         if a.dry_run:
             a.info(f"dry run: would revise plan v{s.store.plan().version} with the feedback")
             return
         from runner.planner import revise_plan
 
-        plan = revise_plan(s.store, feedback, llm=a.config.llm, progress=a.info)
+        plan = revise_plan(s.store, feedback, llm=llm, progress=a.info)
         view = plan_view(s.store, plan.version)
     a.info(f"plan v{plan.version} stored (v{plan.version - 1} kept as superseded)")
     a.emit(view, human=lambda: render_plan(a, view))
