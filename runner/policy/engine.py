@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -261,20 +262,27 @@ def _sorted(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (not f.blocking, f.pre_existing, f.gate, f.file or "", f.line or 0, f.rule))
 
 
-def record_overrides(repo: Path, report: PolicyReport) -> bool:
-    """Write each applied override to the audit log when the repo has a store (.codex/)."""
-    if not (Path(repo) / ".codex").is_dir():
-        return False
+def record_overrides(repo: Path, report: PolicyReport) -> Path | None:
+    """Audit each applied override and write a manifest of the check, when the repo has a store (.codex/)."""
+    codex = Path(repo) / ".codex"
+    if not codex.is_dir():
+        return None
+    import json
+    from datetime import datetime
+
+    from runner.fsutil import atomic_write
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    manifest = codex / "runs" / "policy-check" / stamp / "manifest.json"
+    atomic_write(manifest, json.dumps({"kind": "policy-check", "created_at": stamp, "report": report.model_dump(mode="json")},
+                                      indent=2) + "\n")  # fmt: skip
     try:
         from runner.store import Store
     except ImportError:
-        return False
-    store = Store.open(Path(repo))
-    try:
+        return manifest
+    with Store.open(Path(repo)) as store:
         for record in report.overrides:
-            store.audit("policy.override", details={**record, "decision": report.decision})
-    finally:
-        close = getattr(store, "close", None)
-        if callable(close):
-            close()
-    return True
+            store.audit("policy.override", actor=record.get("by") or "human",
+                        details={**record, "decision": report.decision, "policy": report.policy_digest,
+                                 "manifest": str(manifest.relative_to(repo))})  # fmt: skip
+    return manifest
