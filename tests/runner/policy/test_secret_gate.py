@@ -47,7 +47,7 @@ def test_benign_look_alikes_pass_and_false_positives_are_counted(repo):
 
 
 def test_pre_existing_secret_is_reported_but_does_not_block(repo):
-    name, path, content, line = SECRETS[0]
+    _name, path, content, _line = SECRETS[0]
     commit(repo, {path: content}, "old secret, not this change's fault")
     report = check_staged(repo, {path: content + "\nTIMEOUT = 30\n"}, use_cache=False)
     hits = _secret_hits(report, path)
@@ -69,7 +69,7 @@ def test_moved_secret_line_is_pre_existing(repo):
 def test_new_secret_next_to_old_one_blocks(repo):
     _n, path, content, _l = SECRETS[0]
     commit(repo, {path: content})
-    _n2, _p2, other, line2 = SECRETS[7]
+    _n2, _p2, other, _line2 = SECRETS[7]
     report = check_staged(repo, {path: content + other}, use_cache=False)
     hits = _secret_hits(report, path)
     assert any(f.pre_existing for f in hits)
