@@ -167,6 +167,8 @@ def approve_plan(store: "Store") -> PlanVersion:
 class PlanView(BaseModel):
     """What `plan show --json` prints."""
 
+    model_config = ConfigDict(defer_build=True)
+
     version: int | None = Field(None, description="Plan version shown (null: no plan yet).")
     status: str | None = Field(None, description="draft, approved or superseded.")
     summary: str = Field("", description="The planner's summary.")

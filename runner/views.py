@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from runner.models import AuditEvent, Run, Task
 
@@ -13,13 +13,17 @@ if TYPE_CHECKING:
     from runner.store import Store
 
 
-class TaskList(BaseModel):
+class View(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+
+class TaskList(View):
     """`task list --json`."""
 
     tasks: list[Task] = Field(..., description="Tasks in creation order.")
 
 
-class TaskAdded(BaseModel):
+class TaskAdded(View):
     """`task add --json`."""
 
     task: Task = Field(..., description="The task added.")
@@ -27,7 +31,7 @@ class TaskAdded(BaseModel):
     dry_run: bool = Field(False, description="True when nothing was stored (--dry-run).")
 
 
-class Progress(BaseModel):
+class Progress(View):
     """DAG progress."""
 
     total: int = Field(..., description="Tasks counted (skipped ones excluded).")
@@ -36,12 +40,12 @@ class Progress(BaseModel):
     percent_complete: float = Field(..., description="Completed over total, 0-100.")
 
 
-class TokenTotals(BaseModel):
+class TokenTotals(View):
     input: int = Field(..., description="Input tokens spent (runs and planner).")
     output: int = Field(..., description="Output tokens spent (runs and planner).")
 
 
-class StatusReport(BaseModel):
+class StatusReport(View):
     """`status --json`."""
 
     repo: str = Field(..., description="Repository root.")
@@ -59,31 +63,31 @@ class StatusReport(BaseModel):
     lock: dict[str, Any] | None = Field(None, description="Holder of the repo lock, if held.")
 
 
-class History(BaseModel):
+class History(View):
     """`history --json`."""
 
     events: list[AuditEvent] = Field(..., description="Audit events, oldest first.")
 
 
-class ConfigValue(BaseModel):
+class ConfigValue(View):
     value: Any = Field(None, description="Effective value.")
     source: str = Field(..., description="default, a config file path, env or flag.")
 
 
-class ConfigShow(BaseModel):
+class ConfigShow(View):
     """`config show --json`."""
 
     values: dict[str, ConfigValue] = Field(..., description="Every dotted key with its value and source.")
 
 
-class ConfigValidation(BaseModel):
+class ConfigValidation(View):
     """`config validate --json` (an invalid config exits 2 with the error object instead)."""
 
     valid: bool = Field(..., description="Always true when printed.")
     files: list[str] = Field(..., description="Config files read, lowest layer first.")
 
 
-class ConfigSet(BaseModel):
+class ConfigSet(View):
     """`config set --json`."""
 
     key: str = Field(..., description="Dotted key.")
@@ -92,7 +96,7 @@ class ConfigSet(BaseModel):
     dry_run: bool = Field(False, description="True when nothing was written.")
 
 
-class ResetResult(BaseModel):
+class ResetResult(View):
     """`reset --json`."""
 
     from_state: str = Field(..., description="State left.")
@@ -100,10 +104,10 @@ class ResetResult(BaseModel):
     checkpoint: int | None = Field(None, description="Checkpoint id of the transition.")
 
 
-class ErrorOutput(BaseModel):
+class ErrorOutput(View):
     """What any command prints on stdout with --json when it fails."""
 
-    class Inner(BaseModel):
+    class Inner(View):
         message: str = Field(..., description="One line.")
         exit_code: int = Field(..., description="The seed's exit code.")
 
