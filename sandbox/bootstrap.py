@@ -16,7 +16,7 @@ SUITE = "bookworm"
 VARIANT = "minbase"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # Bump when the recipe below changes: it is part of the base image's content hash.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 IMAGE_CHANGES = [
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "ENV LANG=C.UTF-8",
@@ -81,36 +81,48 @@ def _sources_list(mirror: str, security: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tidy(rootfs: Path, mirror: str, security: str | None) -> None:
-    """Make the rootfs image-shaped: sources, no caches, no host identity."""
-    (rootfs / "etc/apt/sources.list").write_text(_sources_list(mirror, security))
-    for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "var/log"):
-        d = rootfs / sub
-        if d.is_dir():
-            for child in d.iterdir():
-                if child.is_file() or child.is_symlink():
-                    child.unlink()
-                elif child.is_dir() and child.name != "partial":
-                    shutil.rmtree(child)
-    for f in ("etc/hostname", "etc/resolv.conf"):
-        p = rootfs / f
-        if p.exists() or p.is_symlink():
-            p.unlink()
-    # Keep images small and apt quiet in containers (as debian:*-slim does).
-    (rootfs / "etc/dpkg/dpkg.cfg.d/docker-slim").write_text(
-        "path-exclude /usr/share/doc/*\npath-include /usr/share/doc/*/copyright\n"
-        "path-exclude /usr/share/man/*\npath-exclude /usr/share/info/*\npath-exclude /usr/share/locale/*\n"
-        "path-exclude /usr/share/groff/*\npath-exclude /usr/share/lintian/*\n"
-    )
-    for sub in ("usr/share/man", "usr/share/info", "usr/share/locale"):
-        d = rootfs / sub
-        if d.is_dir():
-            shutil.rmtree(d)
-            d.mkdir()
-    (rootfs / "etc/apt/apt.conf.d/docker-clean").write_text(
-        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb || true"; };\n'
-        'Acquire::Languages "none";\nAPT::Install-Recommends "false";\n'
-    )
+# Make the rootfs image-shaped (sources, no caches or host identity, slim like debian:*-slim).
+# A shell script so that a non-root host can run it, like debootstrap, through `sudo -n`.
+TIDY_SH = r"""set -eu
+root="$1"
+printf '%s' "$2" > "$root/etc/apt/sources.list"
+find "$root/var/cache/apt/archives" "$root/var/lib/apt/lists" -mindepth 1 -maxdepth 1 \
+  ! -name partial ! -name lock -exec rm -rf {} +
+find "$root/var/log" -type f -delete
+rm -f "$root/etc/hostname" "$root/etc/resolv.conf"
+rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/*
+cat > "$root/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/lintian/*
+EOF
+cat > "$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb || true"; };
+Acquire::Languages "none";
+APT::Install-Recommends "false";
+EOF
+"""
+
+
+def _priv() -> list[str]:
+    """debootstrap, the tidy-up and packing need root: `sudo -n` when we are not root."""
+    return [] if os.geteuid() == 0 else ["sudo", "-n"]
+
+
+def _run_logged(cmd: list[str], log, on_line: Callable[[str], None] | None) -> int:
+    log.write("$ " + " ".join(cmd[:4]) + (" ..." if len(cmd) > 4 else "") + "\n")
+    log.flush()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.write(line)
+        if on_line:
+            on_line(line.rstrip())
+    return proc.wait()
 
 
 def bootstrap_base(
@@ -125,28 +137,22 @@ def bootstrap_base(
     mirror, security = host_mirrors()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="codex-sandbox-rootfs-"))
-    try:
-        rootfs = work / "rootfs"
-        cmd = [exe, f"--variant={VARIANT}", SUITE, str(rootfs), mirror]
-        with open(log_path, "w") as log:
-            log.write("$ " + " ".join(cmd) + "\n")
-            log.flush()
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                if on_line:
-                    on_line(line.rstrip())
-            rc = proc.wait()
-        if rc != 0:
-            raise ImageError(f"debootstrap failed (exit {rc}): {_last_line(log_path)}; full log: {log_path}")
-        _tidy(rootfs, mirror, security)
-        tarball = work / "rootfs.tar"
+    rootfs, tarball = work / "rootfs", work / "rootfs.tar"
+    steps = [
+        ("debootstrap", [*_priv(), exe, f"--variant={VARIANT}", SUITE, str(rootfs), mirror]),
+        ("tidy", [*_priv(), "sh", "-c", TIDY_SH, "tidy", str(rootfs), _sources_list(mirror, security)]),
         # --numeric-owner: ownership must not depend on the host's user names.
-        tar = subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."],
-                             capture_output=True, text=True, check=False)
-        if tar.returncode != 0:
-            raise ImageError(f"cannot pack the base rootfs: {tar.stderr.strip()[-200:]}")
+        ("pack", [*_priv(), "tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."]),
+    ]
+    try:
+        with open(log_path, "w") as log:
+            for name, cmd in steps:
+                rc = _run_logged(cmd, log, on_line)
+                if rc != 0:
+                    log.flush()
+                    raise ImageError(
+                        f"base image {name} failed (exit {rc}): {_last_line(log_path)}; full log: {log_path}"
+                    )
         if on_line:
             on_line("importing rootfs")
         changes = list(IMAGE_CHANGES) + [f'LABEL {k}="{v}"' for k, v in (labels or {}).items()]
@@ -154,7 +160,7 @@ def bootstrap_base(
             client.api.import_image_from_data(fh, repository=repository, tag=tag, changes=changes)
         return client.images.get(f"{repository}:{tag}").id
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        subprocess.run([*_priv(), "rm", "-rf", str(work)], capture_output=True, check=False)
 
 
 def _last_line(path: Path) -> str:

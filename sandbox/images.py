@@ -159,7 +159,8 @@ def ensure_images(
     client = get_client()
     result: dict[str, str] = {}
     with _build_lock():
-        base_id = _ensure_base(client, base_image, report, force)
+        # --force with explicit kinds rebuilds those only (the base when it is asked for).
+        base_id = _ensure_base(client, base_image, report, force and "base" in wanted)
         if "base" in wanted:
             result["base"] = image_tag("base", base_image=base_image)
         for kind in (k for k in IMAGE_KINDS if k in wanted and k != "base"):

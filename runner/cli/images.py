@@ -37,6 +37,12 @@ def _build_with_progress(a, kinds, base_image: str, force: bool) -> dict[str, st
 
     from sandbox.images import ensure_images
 
+    if not a.err_console.is_terminal:  # CI logs: a line per milestone instead of a live display
+        def log(kind: str, event: str, message: str) -> None:
+            if event != "step":
+                a.err_console.print(f"{kind}: {event} {escape(message)}")
+
+        return ensure_images(kinds, base_image=base_image, progress=log, force=force)
     columns = (SpinnerColumn(), TextColumn("[bold]{task.fields[kind]:<7}"), TimeElapsedColumn(),
                TextColumn("{task.description}"))
     with Progress(*columns, console=a.err_console, transient=False) as progress:
