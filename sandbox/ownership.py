@@ -49,7 +49,14 @@ def _chown_tree(root: Path, uid: int, gid: int, *, skip_top_git: bool, since_ns:
 
 
 def hand_over(workspace: Path, uid: int, gid: int) -> int:
-    """Give the tree (but not its `.git` pointer) to the sandbox uid; returns entries changed."""
+    """Give the tree (but not its `.git` pointer) to the sandbox uid; returns entries changed.
+
+    A tree whose top directory already belongs to the sandbox uid was prepared for it (the worktree
+    pool writes its trees with that owner), so the walk is skipped: it costs ~10 µs per file.
+    """
+    st = os.lstat(workspace)
+    if (st.st_uid, st.st_gid) == (uid, gid):
+        return 0
     return _chown_tree(Path(workspace), uid, gid, skip_top_git=True)
 
 

@@ -12,8 +12,11 @@ MIN_INTERVAL_S = 1.0
 MAX_ENTRIES = 500_000  # past this many entries the tree counts as over the cap (a file-count bomb)
 
 
-def tree_bytes(root: Path, budget: int = MAX_ENTRIES) -> int | None:
-    """Allocated bytes under `root` (no symlinks followed, hard links once); None past `budget` entries."""
+def tree_bytes(root: Path, budget: int = MAX_ENTRIES, stop: threading.Event | None = None) -> int | None:
+    """Allocated bytes under `root` (no symlinks followed, hard links once); None past `budget` entries.
+
+    Returns -1 as soon as `stop` is set (a short run should not wait for a walk of a large tree).
+    """
     total = 0
     seen: set[tuple[int, int]] = set()
     stack = [str(root)]
@@ -28,6 +31,8 @@ def tree_bytes(root: Path, budget: int = MAX_ENTRIES) -> int | None:
                 count += 1
                 if count > budget:
                     return None
+                if stop is not None and count % 512 == 0 and stop.is_set():
+                    return -1
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
@@ -61,12 +66,12 @@ class DiskWatcher:
         self._stop.set()
 
     def _run(self) -> None:
-        baseline = tree_bytes(self.root)
+        baseline = tree_bytes(self.root, stop=self._stop)
         if baseline is None:
             baseline = 0
         while not self._stop.wait(self._interval):
             t0 = time.monotonic()
-            size = tree_bytes(self.root)
+            size = tree_bytes(self.root, stop=self._stop)
             self._walk_s = time.monotonic() - t0
             if self._stop.is_set():
                 return

@@ -1,0 +1,88 @@
+"""Per-run overhead of `codex-sandbox sandbox run -- true` against a bare `docker run --rm IMG true`.
+
+Measured alternately in one run (so engine load affects both alike); then the same sandbox run over a
+20,000-file repository beside a 20-file one, once warm (the worktree pool is in use).
+Targets: sandbox/bare <= 1.5 on the small repo; large/small <= 2.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def make_repo(path: Path, files: int) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    for i in range(files):
+        d = path / f"pkg{i // 500:03d}"
+        d.mkdir(exist_ok=True)
+        (d / f"mod{i:05d}.py").write_text(f"VALUE = {i}\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    subprocess.run(["git", "-C", str(path), "add", "-A"], check=True, env=env)
+    subprocess.run(["git", "-C", str(path), "commit", "-q", "-m", "bench"], check=True, env=env)
+    return path
+
+
+def timed(cmd: list[str], cwd: Path | None = None) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def pick_image() -> str:
+    for tag in ("codex-sandbox/codex:latest", "codex-sandbox/base:latest"):
+        if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0:
+            return tag
+    raise SystemExit("no sandbox image; run `codex-sandbox images build` first")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=9, help="Measured runs per series (after one warm-up).")
+    ap.add_argument("--image", default=None, help="Image for both (default: the codex image, else base).")
+    args = ap.parse_args()
+    image = args.image or pick_image()
+    with tempfile.TemporaryDirectory(prefix="codex-bench-") as tmp:
+        tmp_path = Path(tmp)
+        os.environ["XDG_STATE_HOME"] = str(tmp_path / "state")  # keep the pool out of the user's state dir
+        small = make_repo(tmp_path / "small", 20)
+        large = make_repo(tmp_path / "large", 20_000)
+        sandbox = ["codex-sandbox", "-q", "sandbox", "run", "--image", image, "--", "true"]
+        bare = ["docker", "run", "--rm", image, "true"]
+
+        for cmd, cwd in ((sandbox, small), (bare, None), (sandbox, large)):  # warm-up: pools, page cache
+            timed(cmd, cwd)
+        sb, br = [], []
+        for _ in range(args.runs):
+            sb.append(timed(sandbox, small))
+            br.append(timed(bare))
+        sb_med, br_med = statistics.median(sb), statistics.median(br)
+        print(f"image: {image}; {args.runs} runs each, alternated")
+        print(f"sandbox run -- true (20-file repo): median {sb_med:.3f}s  (min {min(sb):.3f}, max {max(sb):.3f})")
+        print(f"docker run --rm true (bare):        median {br_med:.3f}s  (min {min(br):.3f}, max {max(br):.3f})")
+        ratio = sb_med / br_med
+        print(f"ratio sandbox/bare: {ratio:.2f}  (target <= 1.5: {'ok' if ratio <= 1.5 else 'MISSED'})")
+
+        sm, lg = [], []
+        for _ in range(args.runs):
+            sm.append(timed(sandbox, small))
+            lg.append(timed(sandbox, large))
+        sm_med, lg_med = statistics.median(sm), statistics.median(lg)
+        print(f"sandbox run -- true, 20-file repo:     median {sm_med:.3f}s")
+        print(f"sandbox run -- true, 20,000-file repo: median {lg_med:.3f}s")
+        size_ratio = lg_med / sm_med
+        print(f"ratio large/small: {size_ratio:.2f}  (target <= 2.0: {'ok' if size_ratio <= 2.0 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
