@@ -21,6 +21,8 @@ class InitReport(BaseModel):
 
 
 def git_common_dir(repo: Path) -> Path:
+    if (Path(repo) / ".git").is_dir() and not (Path(repo) / ".git" / "commondir").exists():
+        return Path(repo) / ".git"  # the common case, without a git process per run
     proc = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "--path-format=absolute", "--git-common-dir"],
         capture_output=True,
