@@ -7,6 +7,7 @@ written in `finally`, whatever happened (the per-task error boundary).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -103,12 +104,35 @@ class TaskBuilder:
 
     def build(self, task) -> BuildResult:
         """Attempt `task` until it succeeds, fails for a reason a retry cannot fix, or runs out of attempts."""
+        landed = self._already_landed(task)
+        if landed is not None:
+            return landed
         while True:
             result = self.attempt(task)
             if result.ok or result.outcome not in RETRYABLE or result.attempts >= self.cfg.build.max_attempts:
                 return result
             self.env.progress(f"retrying {task.id} ({result.outcome}): attempt {result.attempts + 1}")
             task = self.store.get_task(task.id)
+
+    def _already_landed(self, task) -> BuildResult | None:
+        """A crash after the merge but before the store update left the commit in place: finish, do not redo."""
+        import subprocess
+
+        target = integration_branch(self.env)
+        proc = subprocess.run(
+            ["git", "-C", str(self.env.root), "log", "-n", "1", "--format=%H", "--fixed-strings",
+             f"--grep=Task-Id: {task.id}", f"refs/heads/{target}", "--"],
+            capture_output=True, text=True,
+        )
+        sha = proc.stdout.strip()
+        if proc.returncode != 0 or not sha:
+            return None
+        self.store.update_task(task.id, event="task.completed", details={"recovered": True, "commit": sha},
+                               status="completed", commit=sha, last_error=None, error_context=None)
+        self.env.progress(f"task {task.id} already landed on {target} as {sha[:12]}; marked completed")
+        return BuildResult(task_id=task.id, title=task.title, status="succeeded", outcome="already_landed",
+                           attempts=task.attempts, branch=f"codex/{task.id}", integration_branch=target,
+                           commit=sha, merge_commit=sha)
 
     def attempt(self, task) -> BuildResult:
         """One run of `task` under a per-task error boundary; the manifest is written whatever happens."""
@@ -155,7 +179,9 @@ class TaskBuilder:
         env, cfg = self.env, self.cfg
         extra: dict[str, Any] = {}
         manager = WorktreeManager(env.root, pool_size=cfg.sandbox.pool_size)
-        with rec.timed("worktree_s"), manager.checkout(run.id, base=target) as wt:
+        started = time.monotonic()
+        with manager.checkout(run.id, base=target) as wt:
+            rec.timings["worktree_s"] = round(time.monotonic() - started, 3)
             rec.git["base_commit"] = wt.base_commit
             prompt = render_prompt(task, workspace=wt.path, error_context=task.error_context)
             rec.artifact("prompt.md", prompt)
@@ -212,6 +238,7 @@ class TaskBuilder:
         from sandbox.gitops import commit_changeset, merge_branch
 
         branch = f"codex/{task.id}"
+        self._drop_stale_branch(task, run, branch, changes.base_commit)
         body = (final_message or "").strip()
         message = f"{task.type}: {task.title}" + (f"\n\n{body[:2000]}" if body else "")
         with rec.timed("commit_s"):
@@ -227,6 +254,20 @@ class TaskBuilder:
                          details={"into": target, "commit": merged.commit, "fast_forward": merged.fast_forward})
         self.env.progress(f"committed {sha[:12]} on {branch}; merged into {target}"
                           f" ({'fast-forward' if merged.fast_forward else 'merge commit ' + merged.commit[:12]})")
+
+    def _drop_stale_branch(self, task, run, branch: str, base: str) -> None:
+        """An earlier attempt's unmerged commit (a conflict, a crash before the merge) must not block this one."""
+        from sandbox.gitcmd import git_trusted
+
+        ref = f"refs/heads/{branch}"
+        tip = git_trusted(self.env.root, "rev-parse", "--verify", "--quiet", ref, check=False).stdout.decode().strip()
+        if not tip or tip == base:
+            return
+        if git_trusted(self.env.root, "merge-base", "--is-ancestor", tip, base, check=False).returncode == 0:
+            return
+        git_trusted(self.env.root, "update-ref", "-d", ref, tip)
+        self.store.audit("build.stale_branch_dropped", task_id=task.id, run_id=run.id,
+                         details={"branch": branch, "old_commit": tip})
 
     def _gateway(self, task, rec: RunRecord):
         from sandbox.gateway import Gateway, GatewayConfig

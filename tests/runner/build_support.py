@@ -91,7 +91,14 @@ def leftover_containers(repo: Path) -> list[str]:
 
 
 def live_worktrees(repo: Path) -> list[str]:
-    """`git worktree list` entries other than the repo itself."""
+    """Registered worktrees still in use: anything but the repo itself and idle (unleased) pool trees."""
     out = git(repo, "worktree", "list", "--porcelain")
-    paths = [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("worktree ")]
-    return [p for p in paths if Path(p).resolve() != repo.resolve()]
+    paths = [Path(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("worktree ")]
+    live = []
+    for p in paths:
+        if p.resolve() == repo.resolve():
+            continue
+        idle_pool = p.name.startswith("pool-") and not (p.parent / f"{p.name}.lease").exists()
+        if not idle_pool:
+            live.append(str(p))
+    return live

@@ -60,7 +60,7 @@ def test_build_next_commits_what_codex_changed(build_repo, capsys):
     ]}
     with ScriptedModelServer(script) as model:
         configure(repo, model.base_url)
-        task_id = add_task(capsys, "Add greet() and sub()", "greet.py", "app.py")
+        task_id = add_task(capsys, "Add greet() and sub()", "greet.py", "app.py", "NOTES.md")
         code, out, err = cli(capsys, "--json", "build", "next")
     assert code == 0, err
     result = json.loads(out)
@@ -78,7 +78,7 @@ def test_build_next_commits_what_codex_changed(build_repo, capsys):
 
     # the model saw the gateway's upstream call with the real key; Codex only ever had the run token
     assert len(model.requests) == 3
-    assert all(r.headers.get("Authorization") == f"Bearer {FAKE_KEY}" for r in model.requests)
+    assert all(r.headers.get("authorization") == f"Bearer {FAKE_KEY}" for r in model.requests)
 
     # manifest, artifacts, token counts in the store
     rd = run_dir(repo, task_id)
@@ -182,7 +182,7 @@ def test_container_holds_no_key_and_reaches_nothing_but_the_gateway(build_repo, 
     for path in (repo / ".codex").rglob("*"):
         if path.is_file():
             assert FAKE_KEY.encode() not in path.read_bytes(), path
-    assert all(r.headers.get("Authorization") == f"Bearer {FAKE_KEY}" for r in model.requests)
+    assert all(r.headers.get("authorization") == f"Bearer {FAKE_KEY}" for r in model.requests)
 
 
 def test_a_fake_aws_key_is_blocked_and_nothing_is_committed(build_repo, capsys):
