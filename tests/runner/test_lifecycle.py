@@ -12,6 +12,7 @@ from runner import lifecycle
 from runner.errors import StateError
 from runner.lifecycle import STATES, TRANSITIONS
 from runner.models import PlanVersion, Run
+from runner.plans import PlanDraft, PlannedTask, approve_plan, store_plan
 from runner.store import Store
 
 
@@ -154,11 +155,38 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert to in TRANSITIONS[before]
 
     @rule()
-    def make_plan(self):
-        add_plan(self.store)
+    def plan_generate(self):
+        """The real command path: require, then store_plan (which transitions to PLANNING)."""
+        try:
+            lifecycle.require(self.store, "plan.generate")
+        except StateError:
+            return
+        draft = PlanDraft(summary="s", tasks=[PlannedTask(
+            id="T1", type="implement", title="t", description="d", dependencies=[], priority=0,
+            estimated_complexity="low", target_files=[], verification=None)])
+        store_plan(self.store, draft, prd_text="prd", prd_path=None)
+        assert self.store.lifecycle_state() == "PLANNING"
 
     @rule()
-    def approve(self):
+    def plan_approve(self):
+        try:
+            lifecycle.require(self.store, "plan.approve")
+            approve_plan(self.store)
+        except StateError:
+            return
+        assert self.store.lifecycle_state() == "SCAFFOLDING"
+
+    @rule()
+    def reset(self):
+        try:
+            lifecycle.require(self.store, "reset")
+        except StateError:
+            assert self.store.lifecycle_state() != "FAILED"
+            return
+        lifecycle.transition(self.store, "IDLE", reason="reset")
+
+    @rule()
+    def approve_directly(self):
         plan = self.store.plan()
         if plan:
             self.store.set_plan_status(plan.version, "approved")

@@ -149,3 +149,18 @@ def test_ps_lists_a_running_sandbox(repo, monkeypatch, capsys):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     assert not _running(repo)  # Ctrl-C removed it
+
+
+def test_keep_keeps_branch_and_patch_but_no_tree(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    code = main(["sandbox", "run", "--json", "--keep", "--image", probe_image(), "--", "bash", "-c",
+                 "echo kept > kept.txt"])
+    data = _json(capsys.readouterr().out)
+    assert code == 0 and data["kept"]
+    assert "+kept" in Path(data["patch_path"]).read_text()
+    branches = subprocess.run(["git", "-C", str(repo), "branch", "--list", data["branch"]],
+                              capture_output=True, text=True).stdout
+    assert data["branch"] in branches
+    listed = subprocess.run(["git", "-C", str(repo), "worktree", "list", "--porcelain"],
+                            capture_output=True, text=True).stdout
+    assert f"branch refs/heads/{data['branch']}" not in listed  # no live tree on the kept branch

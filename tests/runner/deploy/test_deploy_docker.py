@@ -5,67 +5,28 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets as pysecrets
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from runner.cli.main import main
-from runner.deploy.base import PROJECT_LABEL
 from runner.deploy.config import DeployConfig
 from runner.deploy.service import Deployer
 from runner.errors import PolicyViolation
 from runner.secrets import open_store
 from runner.store import Store
-from tests.conftest import git
+from tests.runner.deploy.app_fixture import commit_version, get, remove_project
 
 pytestmark = pytest.mark.docker
 
-APP = '''import os, sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-VERSION = "{version}"
-if VERSION == "broken":
-    sys.exit(1)
-class H(BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("ok " + VERSION).encode()
-        self.send_response(200 if self.path == "/health" else 404)
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        print("GET", self.path, flush=True)
-HTTPServer(("0.0.0.0", 8000), H).serve_forever()
-'''
-DOCKERFILE = 'FROM codex-sandbox/python:latest\nCOPY app.py /app/app.py\nCMD ["python3", "/app/app.py"]\n'
 FAKE_TOKEN = "ghp_" + "R2d2C3poBb8Xx7Yy6Zz5Ww4Vv3Uu2Tt1Ss0Q"  # fake, realistic shape
-
-
-def commit_version(repo: Path, version: str) -> str:
-    (repo / "app.py").write_text(APP.format(version=version))
-    (repo / "Dockerfile").write_text(DOCKERFILE)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", f"app {version}")
-    return git(repo, "rev-parse", "HEAD")
-
-
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return resp.read().decode()
 
 
 @pytest.fixture
 def project(repo, monkeypatch):
     name = f"cxs-t{pysecrets.token_hex(3)}"
     yield name
-    from sandbox.docker_client import get_client
-
-    client = get_client()
-    for c in client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={name}"}):
-        c.remove(force=True)
-    for n in client.networks.list(filters={"label": f"{PROJECT_LABEL}={name}"}):
-        n.remove()
-    for img in client.images.list(filters={"label": f"{PROJECT_LABEL}={name}"}):
-        client.images.remove(img.id, force=True)
+    remove_project(name)
 
 
 def config(project: str) -> DeployConfig:
