@@ -15,8 +15,8 @@ pytestmark = pytest.mark.docker
 LEAVE_WORKTREE = textwrap.dedent("""
     import os, sys, pathlib
     from sandbox.worktree import WorktreeManager
-    # pool_size=0: a per-run tree (a pooled tree is reset and reused by design, not reaped)
-    wt = WorktreeManager(pathlib.Path(sys.argv[1]), pool_size=0).checkout(sys.argv[2]).__enter__()
+    cm = WorktreeManager(pathlib.Path(sys.argv[1])).checkout(sys.argv[2])  # keep cm: its GC would release
+    wt = cm.__enter__()
     print(wt.path, flush=True)
     os._exit(0)   # die holding the tree, as a SIGKILLed orchestrator would
 """)
