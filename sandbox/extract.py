@@ -21,14 +21,15 @@ from sandbox.gitcmd import git_pinned, hash_files, ls_tree
 from sandbox.ignore import IgnoreRules
 from sandbox.pathnames import escape_for_terminal, has_control, is_dotgit, is_gitattributes, is_gitmodules
 from sandbox.settings import ExtractCaps
-from sandbox.treesync import TreeRecord, same_stat
+from sandbox.treesync import TreeRecord, gitfile_stat_ok, same_stat
 from sandbox.worktree import Worktree
 
-__all__ = ["extract_changes", "escape_for_terminal"]
+__all__ = ["escape_for_terminal", "extract_changes"]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _MAX_LINK_HOPS = 40
+_DEFAULT_CAPS = ExtractCaps()
 
 
 def _refuse(path: str, reason: str) -> HostileTreeError:
@@ -82,8 +83,8 @@ class _Scan:
         if not stat.S_ISREG(st.st_mode):
             raise _refuse(".git", "the worktree's .git was replaced (no longer a regular file)")
         rec = TreeRecord.load(self.wt.record) if self.wt.record else None
-        if rec is not None and rec.gitfile_ino and st.st_ino != rec.gitfile_ino:
-            raise _refuse(".git", "the worktree's .git was replaced (different inode)")
+        if rec is not None and rec.gitfile == expected and not gitfile_stat_ok(st, rec):
+            raise _refuse(".git", "the worktree's .git was replaced or rewritten")
         gfd = os.open(".git", _FILE, dir_fd=fd)
         try:
             data = os.read(gfd, len(expected.encode()) + 1)
@@ -274,7 +275,7 @@ def _base_map(wt: Worktree) -> tuple[dict[str, tuple[str, str]], dict]:
     return ls_tree(wt.git_dir, wt.base_commit), {}
 
 
-def extract_changes(wt: Worktree, caps: ExtractCaps = ExtractCaps()) -> ChangeSet:
+def extract_changes(wt: Worktree, caps: ExtractCaps = _DEFAULT_CAPS) -> ChangeSet:
     """The change set of a returned tree; raises HostileTreeError naming the path and reason."""
     base, known = _base_map(wt)
     with tempfile.TemporaryDirectory(prefix="codex-extract-") as tmp:

@@ -71,7 +71,7 @@ def git_trusted(repo: Path, *args: str, input: bytes | None = None,
 
 def _run(cmd: list[str], *, env, cwd, input, check) -> subprocess.CompletedProcess[bytes]:
     try:
-        proc = subprocess.run(cmd, env=env, cwd=cwd, input=input, capture_output=True,
+        proc = subprocess.run(cmd, env=env, cwd=cwd, input=input, capture_output=True, check=False,
                               timeout=GIT_TIMEOUT_S, stdin=None if input is not None else subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         raise WorktreeError(f"git timed out: {' '.join(cmd[:6])} ...") from exc

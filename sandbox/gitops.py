@@ -16,7 +16,7 @@ from sandbox.changeset import ChangeSet
 from sandbox.errors import MergeConflict, WorktreeError
 from sandbox.gitcmd import git_trusted
 
-__all__ = ["MergeConflict", "MergeResult", "commit_changeset", "merge_branch", "current_branch", "rev_parse"]
+__all__ = ["MergeConflict", "MergeResult", "commit_changeset", "current_branch", "merge_branch", "rev_parse"]
 
 _TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 

@@ -51,6 +51,7 @@ class TreeRecord:
     base: str
     gitfile: str = ""
     gitfile_ino: int = 0
+    gitfile_ctime_ns: int = 0
     admin_dir: str = ""
     stamp_ns: int = 0
     gitlinks: list[str] = field(default_factory=list)
@@ -83,6 +84,12 @@ def same_stat(rec: Entry, st: os.stat_result, owner: tuple[int, int] | None = No
     if rec.mode == "120000":
         return stat.S_ISLNK(st.st_mode)
     return stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == file_perm(rec.mode)
+
+
+def gitfile_stat_ok(st: os.stat_result, rec: TreeRecord) -> bool:
+    """The worktree's .git is still the very file the host wrote (a rewrite, even with the same bytes, is not)."""
+    return (stat.S_ISREG(st.st_mode) and st.st_ino == rec.gitfile_ino
+            and st.st_ctime_ns == rec.gitfile_ctime_ns and st.st_size == len(rec.gitfile.encode()))
 
 
 def file_perm(mode: str) -> int:
@@ -266,9 +273,9 @@ def destroy_tree(path: Path) -> None:
 def remove_trash(trash: Path) -> None:
     # GNU rm walks iteratively (no recursion limit) and never follows links.
     cmd = ["rm", "-rf", "--one-file-system", "--", str(trash)]
-    if subprocess.run(cmd, capture_output=True).returncode != 0 and os.path.lexists(trash):
-        subprocess.run(["chmod", "-R", "u+rwx", "--", str(trash)], capture_output=True)
-        subprocess.run(cmd, capture_output=True)
+    if subprocess.run(cmd, capture_output=True, check=False).returncode != 0 and os.path.lexists(trash):
+        subprocess.run(["chmod", "-R", "u+rwx", "--", str(trash)], capture_output=True, check=False)
+        subprocess.run(cmd, capture_output=True, check=False)
 
 
 def settle(since_ns: int) -> None:

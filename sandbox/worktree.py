@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from sandbox.errors import WorktreeError
 from sandbox.gitcmd import common_git_dir, git_pinned, git_trusted, ls_tree
 from sandbox.labels import repo_id
-from sandbox.treesync import Tamper, TreeRecord, TreeSync, destroy_tree, remove_trash, settle
+from sandbox.treesync import Tamper, TreeRecord, TreeSync, destroy_tree, gitfile_stat_ok, remove_trash, settle
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _READ_NOFOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -141,9 +141,8 @@ class WorktreeManager:
                 lease = _read_lease(slot.lease)
                 if lease and lease.get("run_id") in live_run_ids:
                     continue
-                in_pool = slot.pooled and name[5:].isdigit() and int(name[5:]) < self.pool_size
-                if in_pool and lease is None and self._gitfile_ok(slot, TreeRecord.load(slot.record)):
-                    continue  # an idle, clean pool tree
+                if slot.pooled and lease is None and self._gitfile_ok(slot, TreeRecord.load(slot.record)):
+                    continue  # an idle, clean pool tree: the warm cache, not garbage
                 if os.path.lexists(slot.path) or lease is not None:
                     removed.append(slot.path)
                 self._destroy(slot, prune=False)
@@ -203,7 +202,8 @@ class WorktreeManager:
         if not admin.is_absolute():
             admin = (path / admin).resolve()
         target = ls_tree(self.git_dir, base)
-        rec = TreeRecord(base=base, gitfile=content, gitfile_ino=st.st_ino, admin_dir=str(admin))
+        rec = TreeRecord(base=base, gitfile=content, gitfile_ino=st.st_ino, gitfile_ctime_ns=st.st_ctime_ns,
+                         admin_dir=str(admin))
         rec.entries = TreeSync(path, self.git_dir, owner=self.owner).run(target, {})
         rec.gitlinks = [p for p, (mode, _) in target.items() if mode == "160000"]
         rec.stamp_ns = time.time_ns()
@@ -258,7 +258,7 @@ class WorktreeManager:
             data = os.read(fd, 65536) if st.st_size < 65536 else b""
         finally:
             os.close(fd)
-        if not (st.st_ino == rec.gitfile_ino and data == rec.gitfile.encode()):
+        if not (gitfile_stat_ok(st, rec) and data == rec.gitfile.encode()):
             return False
         admin = Path(rec.admin_dir)
         try:
