@@ -22,6 +22,7 @@ def output_models() -> dict[str, type]:
 
     return {
         "status": StatusReport, "history": History, "plan-show": PlanView, "plan-generate": PlanView,
+        "plan-approve": PlanView, "plan-revise": PlanView,
         "task-list": TaskList, "task-add": TaskAdded, "config-show": ConfigShow,
         "config-validate": ConfigValidation, "config-set": ConfigSet, "reset": ResetResult,
         "error": ErrorOutput,

@@ -117,3 +117,24 @@ def test_audit_filters(store):
     cutoff = store.audit_events()[-1].ts
     assert [e.event for e in store.audit_events(since=cutoff)] == ["task.added"]
     assert [e.event for e in store.audit_events(limit=2)] == ["planner", "task.added"]
+
+
+def test_corrupt_database_is_one_clear_error(tmp_path):
+    (tmp_path / ".codex").mkdir()
+    (tmp_path / ".codex" / "state.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(InvalidInput, match="unreadable"):
+        Store.open(tmp_path)
+
+
+def test_concurrent_first_open_migrates_once(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys, pathlib; from runner.store import Store; Store.open(pathlib.Path(sys.argv[1])).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE) for _ in range(4)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    with Store.open(tmp_path) as s:
+        assert s.db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+        assert s.db.execute("SELECT COUNT(*) FROM lifecycle_state").fetchone()[0] == 1
