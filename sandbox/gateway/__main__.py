@@ -1,7 +1,8 @@
 """The gateway process: `python -m sandbox.gateway` reads its config (with the key) as one JSON line on stdin.
 
 It makes itself non-dumpable before reading the key, prints one JSON "ready" line on stdout once it
-listens, and serves until stdin reaches EOF (the parent closed it or died) or SIGTERM.
+listens, answers each further "status" line on stdin with one JSON status line on stdout, and serves
+until stdin reaches EOF (the parent closed it or died) or SIGTERM.
 """
 
 from __future__ import annotations
@@ -112,8 +113,11 @@ def serve(cfg, acct, redactor, undumpable: bool) -> int:
     print(json.dumps({"ready": True, "socket_path": str(sock), "tcp_address": tcp_address}), flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        while sys.stdin.buffer.read(4096):  # EOF: the parent closed the pipe or died
-            pass
+        # the control pipe: "status" answers one JSON line; EOF means the parent closed it or died
+        for command in sys.stdin.buffer:
+            if command.strip() == b"status":
+                sys.stdout.write(acct.snapshot_json() + "\n")
+                sys.stdout.flush()
     except KeyboardInterrupt:
         pass
     finally:
@@ -121,9 +125,11 @@ def serve(cfg, acct, redactor, undumpable: bool) -> int:
             s.shutdown()
             s.server_close()
         sock.unlink(missing_ok=True)
+        core.drain(timeout=2.0)
         if core.upstream is not None:
             core.upstream.close()
         acct.set(stopped=True)
+        acct.close()
     return 0
 
 

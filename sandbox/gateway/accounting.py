@@ -27,14 +27,26 @@ def usage_numbers(usage: Any) -> tuple[int, int] | None:
 
 
 class Accounting:
-    """Thread-safe counters and events; every change rewrites the status file (temp + rename)."""
+    """Thread-safe counters and events, answered live over the control pipe and mirrored to a status file.
+
+    The file is rewritten (temp + rename) by a background thread at most every WRITE_INTERVAL_S and
+    once more at shutdown: on this machine's filesystem a rename costs about a millisecond, too much
+    to pay inside every response.
+    """
+
+    WRITE_INTERVAL_S = 0.2
 
     def __init__(self, cfg: GatewayConfig, status_path: Path, redactor: Redactor):
         self.cfg = cfg
         self.status_path = status_path
         self.redactor = redactor
         self._lock = threading.Lock()
+        self._file_lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._closed = False
         self.status = GatewayStatus(pid=os.getpid())
+        self._writer = threading.Thread(target=self._write_loop, daemon=True)
+        self._writer.start()
 
     def refusal(self) -> str | None:
         """Why a new request must be refused for budget reasons (marking the budget exceeded), or None."""
@@ -95,7 +107,32 @@ class Accounting:
         with self._lock:
             return self.status.usage.model_copy()
 
+    def snapshot_json(self) -> str:
+        """The current status as one JSON line."""
+        with self._lock:
+            return self.status.model_dump_json()
+
     def _publish(self) -> None:
-        tmp = self.status_path.with_name(f".{self.status_path.name}.{threading.get_ident()}.tmp")
-        tmp.write_text(self.status.model_dump_json())
-        os.replace(tmp, self.status_path)
+        self._dirty.set()
+
+    def _write_loop(self) -> None:
+        while not self._closed:
+            self._dirty.wait()
+            time.sleep(self.WRITE_INTERVAL_S)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the status file now."""
+        with self._lock:
+            self._dirty.clear()
+            data = self.status.model_dump_json()
+        with self._file_lock:  # outside the counters' lock: handlers never wait on the disk
+            tmp = self.status_path.with_name(f".{self.status_path.name}.tmp")
+            tmp.write_text(data)
+            os.replace(tmp, self.status_path)
+
+    def close(self) -> None:
+        """Stop the background writer and write the final status."""
+        self._closed = True
+        self._dirty.set()
+        self.flush()

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Self
@@ -20,6 +21,7 @@ from sandbox.gateway.config import GatewayConfig, GatewayStatus, TokenUsage
 STATUS_FILE = "gateway-status.json"
 LOG_FILE = "gateway.log"
 START_TIMEOUT_S = 20.0
+STATUS_TIMEOUT_S = 5.0
 
 
 class Gateway:
@@ -38,6 +40,7 @@ class Gateway:
         self._own_socket_dir = False
         self._proc: subprocess.Popen | None = None
         self._final: GatewayStatus | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Self:
         try:
@@ -112,7 +115,8 @@ class Gateway:
 
     def close(self) -> None:
         """Stop the process (closing its stdin), keep its final status, remove the socket dir."""
-        proc, self._proc = self._proc, None
+        with self._lock:
+            proc, self._proc = self._proc, None
         if proc is not None:
             if proc.stdin:
                 try:
@@ -138,8 +142,22 @@ class Gateway:
             return None
 
     def status(self) -> GatewayStatus | None:
-        """The latest status the gateway published (final after close)."""
-        return self._final if self._proc is None and self._final else self._read_status()
+        """The gateway's live status (asked over the control pipe), or its final one after close."""
+        if self._proc is None:
+            return self._final or self._read_status()
+        with self._lock:
+            proc = self._proc
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(b"status\n")
+                proc.stdin.flush()
+                if select.select([proc.stdout.fileno()], [], [], STATUS_TIMEOUT_S)[0]:
+                    line = proc.stdout.readline()
+                    if line:
+                        return GatewayStatus.model_validate_json(line)
+            except (OSError, ValueError):
+                pass
+        return self._read_status()  # the process died: its last written status
 
     def usage(self) -> TokenUsage:
         """Tokens and responses counted so far."""

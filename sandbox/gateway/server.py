@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import socketserver
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,11 +45,25 @@ class GatewayCore:
         self.token = f"Bearer {cfg.run_token.get_secret_value() if cfg.run_token else ''}".encode()
         self.cache = ExchangeCache(cfg.cache_dir) if cfg.cache_dir else None
         self.upstream = Upstream(cfg, self.acct.event) if cfg.mode == "live" else None
+        self._inflight = 0
+        self._idle = threading.Condition()
+
+    def drain(self, timeout: float) -> None:
+        """Wait (bounded) for requests in flight to finish, so their recordings are complete."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout)
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         """Serve one request end to end."""
         t0 = time.monotonic()
-        status = self._serve(h)
+        with self._idle:
+            self._inflight += 1
+        try:
+            status = self._serve(h)
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
         log.info(
             "%s %s -> %s in %.1f ms",
             h.command,
@@ -86,10 +101,9 @@ class GatewayCore:
             return self._refuse(
                 h, 400, f"{reason}; no further model requests in this run", "budget_exceeded", close=False
             )
-        key = request_key(target, data)
         if self.upstream is None:
-            return self._replay(h, target, key)
-        return self._forward(h, target, body, key, sse=bool(data.get("stream")))
+            return self._replay(h, target, request_key(target, data))
+        return self._forward(h, target, body, data)
 
     def _refuse(
         self,
@@ -150,7 +164,7 @@ class GatewayCore:
         write_chunk(h, b"")
         return status
 
-    def _forward(self, h: BaseHTTPRequestHandler, route: str, body: bytes, key: str, *, sse: bool) -> int:
+    def _forward(self, h: BaseHTTPRequestHandler, route: str, body: bytes, request: dict) -> int:
         assert self.upstream is not None
         try:
             resp = self.upstream.open(route, body, dict(h.headers.items()))
@@ -184,11 +198,11 @@ class GatewayCore:
                 )
                 self._send_json(h, 502, error_body(f"codex-sandbox gateway: {message}", "upstream_redirect"))
                 return 502
-            return self._stream(h, route, resp, key)
+            return self._stream(h, route, resp, request)
         finally:
             resp.close()
 
-    def _stream(self, h: BaseHTTPRequestHandler, route: str, resp: Any, key: str) -> int:
+    def _stream(self, h: BaseHTTPRequestHandler, route: str, resp: Any, request: dict) -> int:
         import httpx
 
         status = resp.status_code
@@ -245,12 +259,9 @@ class GatewayCore:
             h.close_connection = True
             return 499
         # counted before the body ends, so a client that saw the end also sees the usage
+        record = 200 <= status < 300 and self.cache is not None and parser.finished
         if 200 <= status < 300:
             self.acct.add_usage(parser.usage)
-            if self.cache is not None and parser.finished:
-                self.cache.record(
-                    key, route=route, status=status, content_type=ctype, body=bytes(sent), usage=parser.usage
-                )
         else:
             self.acct.event(
                 {
@@ -262,6 +273,11 @@ class GatewayCore:
                 error=f"model request failed: upstream answered {status}",
             )
         write_chunk(h, b"")
+        if record:  # after the last byte left: hashing and the disk write are not on the client's clock
+            key = request_key(route, request)
+            self.cache.record(
+                key, route=route, status=status, content_type=ctype, body=bytes(sent), usage=parser.usage
+            )
         return status
 
 
