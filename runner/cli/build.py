@@ -51,9 +51,15 @@ def finish(a, result) -> None:
     """Emit the result and exit with its code (one error line on stderr when it failed)."""
     a.emit(result, human=lambda: render_result(a, result))
     if not result.ok:
-        if not a.json:
-            a.err_console.print(f"error: {result.error}")
+        error_line(result.error)
         raise typer.Exit(result.exit_code or 1)
+
+
+def error_line(message: str | None) -> None:
+    """The one `error: ...` line on stderr (also with --json, whose stdout stays pure JSON)."""
+    import sys
+
+    sys.stderr.write("error: " + (" ".join(str(message or "failed").split())) + "\n")
 
 
 def show_plan(a, plan: dict) -> None:
@@ -123,6 +129,5 @@ def all_(ctx: typer.Context) -> None:
     else:
         a.console.print(f"built {sum(r.ok for r in results)} task(s)" + (", then one failed" if failed else ""))
     if failed is not None:
-        if not a.json:
-            a.err_console.print(f"error: task {failed.task_id}: {failed.error}")
+        error_line(f"task {failed.task_id}: {failed.error}")
         raise typer.Exit(failed.exit_code or 1)

@@ -41,8 +41,9 @@ def demo(
     }
     a.emit(data, human=lambda: _render(a, out))
     if not r.ok:
-        if not a.json:
-            a.err_console.print(f"error: {r.error}")
+        from runner.cli.build import error_line
+
+        error_line(r.error)
         raise typer.Exit(r.exit_code or 1)
 
 
