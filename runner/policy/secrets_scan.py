@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from runner.policy.blobs import StagedFile
 from runner.policy.cache import ResultCache
@@ -55,12 +58,68 @@ def ds_version() -> str:
         return "missing"
 
 
+def _plugin_classes(policy: SecretsPolicy) -> list[type]:
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
+    return [
+        cls
+        for cls in get_mapping_from_secret_type_to_class().values()
+        if cls.__name__ not in NOISY_PLUGINS and (policy.entropy_plugins or cls.__name__ not in ENTROPY_PLUGINS)
+    ]
+
+
+def _prefilter_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.environ.get("HOME", "/tmp"), ".cache")
+    return Path(base) / "codex-sandbox" / f"detect-secrets-prefilter-{ds_version()}.json"
+
+
+def prefilter(policy: SecretsPolicy) -> list[re.Pattern] | None:
+    """Regexes of which at least one must match for any enabled plugin to find anything (None: scan all).
+
+    Every enabled plugin but KeywordDetector is regex-based: the union of their regexes, plus
+    KeywordDetector's keyword list, is a superset of what they can report. A file that matches
+    none of it is skipped without importing detect-secrets (its import costs more than a scan).
+    The pattern sources are cached per detect-secrets version.
+    """
+    if policy.entropy_plugins:
+        return None
+    path = _prefilter_file()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = None
+    if not data:
+        from detect_secrets.plugins.keyword import DENYLIST
+
+        patterns: list[list] = [["|".join(DENYLIST), re.IGNORECASE]]
+        for cls in _plugin_classes(policy):
+            if cls.__name__ == "KeywordDetector":
+                continue
+            denylist = getattr(cls, "denylist", None)
+            if not isinstance(denylist, (list, tuple)) or not all(isinstance(p, re.Pattern) for p in denylist):
+                return None  # a plugin we cannot summarise: scan everything
+            patterns += [[p.pattern, int(p.flags) & ~re.UNICODE] for p in denylist]
+        data = {"patterns": patterns}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return [re.compile(src, flags) for src, flags in data["patterns"]]
+
+
 def detect_secrets_scan(files: list[StagedFile], policy: SecretsPolicy, cache: ResultCache) -> dict[str, list[dict]]:
     """detect-secrets over the staged files: path -> [{line, type, hash, hint}] (cached per blob)."""
     settings_key = f"{ds_version()}|{policy.entropy_plugins}|{','.join(DS_FILTERS)}"
     out: dict[str, list[dict]] = {}
     todo: list[tuple[StagedFile, str]] = []
+    gate = prefilter(policy)
     for f in files:
+        if gate is not None and not any(p.search(f.text) for p in gate):
+            out[f.path] = []
+            continue
         key = cache.key("ds", f.change.new_blob or "", f.path, settings_key)
         hit = cache.get(key)
         if hit is not None:
@@ -69,15 +128,10 @@ def detect_secrets_scan(files: list[StagedFile], policy: SecretsPolicy, cache: R
             todo.append((f, key))
     if not todo:
         return out
-    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
     from detect_secrets.core.scan import scan_file
     from detect_secrets.settings import transient_settings
 
-    plugins = [
-        {"name": cls.__name__}
-        for cls in get_mapping_from_secret_type_to_class().values()
-        if cls.__name__ not in NOISY_PLUGINS and (policy.entropy_plugins or cls.__name__ not in ENTROPY_PLUGINS)
-    ]
+    plugins = [{"name": cls.__name__} for cls in _plugin_classes(policy)]
     config = {"plugins_used": plugins, "filters_used": [{"path": p} for p in DS_FILTERS]}
     with transient_settings(config):
         for f, key in todo:
