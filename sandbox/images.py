@@ -327,6 +327,9 @@ def _new_log(kind: str) -> Path:
     return d / f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
 
 
+_NOISE = ("--->", "Removing intermediate container", "Successfully built", "Successfully tagged")
+
+
 def _docker_build(client, kind, tag, ctx: Path, base_tag: str, base_id: str, report: Progress, force: bool):
     from docker.errors import DockerException
     from requests.exceptions import RequestException
@@ -349,7 +352,7 @@ def _docker_build(client, kind, tag, ctx: Path, base_tag: str, base_id: str, rep
                 if text:
                     fh.write(text)
                     for line in text.splitlines():
-                        if line.strip():
+                        if line.strip() and not line.lstrip().startswith(_NOISE):
                             report(kind, "step", line.strip())
                 if "error" in chunk:
                     error = str(chunk["error"]).strip()

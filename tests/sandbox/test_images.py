@@ -284,7 +284,7 @@ def scratch_repo(tmp_path, monkeypatch):
 
 
 @pytest.mark.docker
-def test_build_cycle_cached_rebuilt_and_stale_tag_removed(scratch_repo):
+def test_build_cycle_cached_forced_rebuilt_and_stale_tag_removed(scratch_repo):
     from sandbox.docker_client import get_client
 
     base = _require_base()  # present locally: used as the configured base, no bootstrap
@@ -301,6 +301,10 @@ def test_build_cycle_cached_rebuilt_and_stale_tag_removed(scratch_repo):
     assert images.ensure_images(["python"], base_image=base, progress=lambda *e: events.append(e)) == first
     assert [e[:2] for e in events] == [("base", "cached"), ("python", "cached")]
     assert client.images.get(first["python"]).id == first_id
+
+    forced = images.ensure_images(["python"], base_image=base, force=True)
+    assert forced == first and client.images.get(first["python"]).id != first_id  # rebuilt without cache
+    assert client.images.get(images.latest_tag("base")).id == client.images.get(base).id  # base not forced
 
     dockerfile.write_text("ARG BASE\nFROM ${BASE}\nRUN echo two > /marker\n")
     second = images.ensure_images(["python"], base_image=base)
