@@ -23,7 +23,7 @@ HEAVY = ("openai", "docker", "semgrep", "git", "httpx", "detect_secrets", "crypt
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.decode()[-300:]}")
@@ -36,7 +36,7 @@ def heavy_imports(args: list[str], cwd: Path, env: dict[str, str]) -> list[str]:
         f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
         f"print(','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False)
     last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
     return [m for m in last.split(",") if m]
 

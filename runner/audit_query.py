@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from runner.errors import InvalidInput
 
@@ -13,14 +13,14 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 def parse_since(text: str, now: datetime | None = None) -> str:
     """The cutoff as an ISO-8601 UTC string comparable with audit timestamps."""
     text = text.strip()
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     match = re.fullmatch(r"(\d+)\s*([smhdw])", text)
     if match:
         return (now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})).isoformat(timespec="microseconds")
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"--since {text!r}: use an ISO date/time (2026-01-31T12:00) or an age like 30m, 2h, 1d") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="microseconds")

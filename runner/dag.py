@@ -4,7 +4,8 @@ set, topological order and execution levels. Works on anything with id, dependen
 from __future__ import annotations
 
 import heapq
-from typing import Iterable, Protocol, Sequence, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
 
 from runner.errors import InvalidInput
 

@@ -8,7 +8,7 @@ Once a plan exists, every action needs one of its allowed states. Read-only acti
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from runner.errors import StateError
@@ -94,7 +94,7 @@ def _lookup(action: str) -> tuple[frozenset[str], bool]:
     raise ValueError(f"unknown lifecycle action {action!r}")
 
 
-def timeout_status(store: "Store", now: datetime | None = None) -> dict[str, Any] | None:
+def timeout_status(store: Store, now: datetime | None = None) -> dict[str, Any] | None:
     """If the current state is held past its timeout, the facts (state, limit, idle seconds); else None.
 
     The clock runs from the later of entering the state and the newest audit event, so a long
@@ -104,7 +104,7 @@ def timeout_status(store: "Store", now: datetime | None = None) -> dict[str, Any
     limit = TIMEOUTS.get(info.state)
     if not limit:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     marks = [info.entered_at]
     last = store.last_activity()
     if last:
@@ -116,7 +116,7 @@ def timeout_status(store: "Store", now: datetime | None = None) -> dict[str, Any
     return {"state": info.state, "timeout_s": limit, "idle_s": round(idle, 1), "since": since.isoformat()}
 
 
-def enforce_timeout(store: "Store", now: datetime | None = None) -> str | None:
+def enforce_timeout(store: Store, now: datetime | None = None) -> str | None:
     """Move a timed-out state to FAILED (the next command after the timeout does this); say what happened."""
     expired = timeout_status(store, now)
     if expired is None:
@@ -126,7 +126,7 @@ def enforce_timeout(store: "Store", now: datetime | None = None) -> str | None:
     return reason
 
 
-def require(store: "Store", action: str, *, now: datetime | None = None) -> Mode:
+def require(store: Store, action: str, *, now: datetime | None = None) -> Mode:
     """Allow `action` in the current state or raise StateError naming the state and the remedy.
 
     Returns how it is allowed: readonly, ungated, adhoc (no plan; no lifecycle move) or lifecycle.
@@ -156,14 +156,14 @@ def require(store: "Store", action: str, *, now: datetime | None = None) -> Mode
 # -- guards: facts that must hold before entering a state ------------------------------------------------
 
 
-def _guard_scaffolding(store: "Store", context: dict[str, Any]) -> str | None:
+def _guard_scaffolding(store: Store, context: dict[str, Any]) -> str | None:
     plan = store.plan()
     if plan is None or plan.status != "approved":
         return "SCAFFOLDING needs an approved plan (`codex-sandbox plan approve`)"
     return None
 
 
-def _guard_deploying(store: "Store", context: dict[str, Any]) -> str | None:
+def _guard_deploying(store: Store, context: dict[str, Any]) -> str | None:
     runs = [r for r in store.list_runs(kind="verify") if r.status != "running"]
     if not runs or runs[-1].status != "succeeded":
         return "DEPLOYING needs a passing `codex-sandbox verify run` first"
@@ -176,7 +176,7 @@ def _guard_deploying(store: "Store", context: dict[str, Any]) -> str | None:
     return None
 
 
-def _guard_planning(store: "Store", context: dict[str, Any]) -> str | None:
+def _guard_planning(store: Store, context: dict[str, Any]) -> str | None:
     if store.plan() is None:
         return "PLANNING needs a plan version (`codex-sandbox plan generate PRD.md`)"
     return None
@@ -185,7 +185,7 @@ def _guard_planning(store: "Store", context: dict[str, Any]) -> str | None:
 GUARDS = {"SCAFFOLDING": _guard_scaffolding, "DEPLOYING": _guard_deploying, "PLANNING": _guard_planning}
 
 
-def can_transition(store: "Store", to: str, context: dict[str, Any] | None = None) -> str | None:
+def can_transition(store: Store, to: str, context: dict[str, Any] | None = None) -> str | None:
     """None if `to` may be entered now, else the reason it may not."""
     current = store.lifecycle_state()
     if to not in STATES:
@@ -200,7 +200,7 @@ def can_transition(store: "Store", to: str, context: dict[str, Any] | None = Non
     return guard(store, context or {}) if guard else None
 
 
-def transition(store: "Store", to: str, *, reason: str, context: dict[str, Any] | None = None) -> int:
+def transition(store: Store, to: str, *, reason: str, context: dict[str, Any] | None = None) -> int:
     """Move to `to` if TRANSITIONS and the guards allow it; checkpoint and audit in one transaction.
 
     Returns the checkpoint id; raises StateError (exit 5) otherwise, changing nothing.
@@ -218,7 +218,7 @@ def transition(store: "Store", to: str, *, reason: str, context: dict[str, Any] 
     return checkpoint_id
 
 
-def _checkpoint(store: "Store", from_state: str, to_state: str, reason: str) -> int:
+def _checkpoint(store: Store, from_state: str, to_state: str, reason: str) -> int:
     """Snapshot the plan and task states into the checkpoints table and .codex/checkpoints/<ts>.json."""
     from runner.fsutil import atomic_write
     from runner.models import utcnow

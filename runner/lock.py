@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 from runner.errors import StateError
 
@@ -75,7 +76,7 @@ class RepoLock:
         self.took_over: dict | None = None  # the dead holder we replaced, if any
         self._key: str | None = None
 
-    def __enter__(self) -> "RepoLock":
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _guard:
             key = str(self.path.resolve())

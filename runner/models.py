@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 # Pydantic scans every installed distribution for plugins when the first model class is built
 # (~0.1 s here); we use none, and `codex-sandbox status` must start in < 0.3 s.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field
 
 TaskType = Literal["implement", "test", "fix", "scaffold", "refactor", "upgrade", "patch"]
 TaskStatus = Literal["pending", "running", "completed", "failed", "blocked", "skipped"]
@@ -27,7 +27,7 @@ RUN_STATUSES: tuple[str, ...] = RunStatus.__args__
 
 def utcnow() -> str:
     """Now as an ISO-8601 UTC string with microseconds (sorts as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def new_id() -> str:

@@ -85,7 +85,7 @@ def parse_answer(content: str | None, *, known: set[str]) -> PlanDraft:
     return draft
 
 
-def make_client(llm: "LlmConfig", environ: dict[str, str] | None = None):
+def make_client(llm: LlmConfig, environ: dict[str, str] | None = None):
     """An OpenAI client for the configured endpoint; the key comes from the env var llm.api_key_env."""
     import os
 
@@ -127,15 +127,15 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 def generate_plan(
-    store: "Store",
+    store: Store,
     prd_text: str,
     *,
-    llm: "LlmConfig",
+    llm: LlmConfig,
     prd_path: str | None = None,
     feedback: str | None = None,
     client=None,
     progress=None,
-) -> "PlanVersion":
+) -> PlanVersion:
     """Ask the model for a plan (or a revision with `feedback`), validate, re-prompt on errors, store it."""
     keep = kept_tasks(store)
     known = set(keep) | {t.id for t in store.list_tasks() if t.plan_version is None and t.status != "skipped"}
@@ -191,7 +191,7 @@ def generate_plan(
     raise RunnerError(f"the planner gave no valid plan in {MAX_ATTEMPTS} attempts; last error: {last_error}")
 
 
-def revise_plan(store: "Store", feedback: str, *, llm: "LlmConfig", client=None, progress=None) -> "PlanVersion":
+def revise_plan(store: Store, feedback: str, *, llm: LlmConfig, client=None, progress=None) -> PlanVersion:
     """A new plan version from the current one plus feedback; the old version is kept (superseded)."""
     if not feedback.strip():
         raise InvalidInput("revision feedback is empty")

@@ -76,13 +76,13 @@ def check_draft(draft: PlanDraft, *, known: set[str]) -> None:
     dag.validate(draft.tasks, known=known)
 
 
-def kept_tasks(store: "Store") -> dict[str, Task]:
+def kept_tasks(store: Store) -> dict[str, Task]:
     """Completed tasks survive every re-plan, with their commits."""
     return {t.id: t for t in store.list_tasks(status="completed")}
 
 
 def store_plan(
-    store: "Store",
+    store: Store,
     draft: PlanDraft,
     *,
     prd_text: str,
@@ -109,12 +109,12 @@ def store_plan(
             task_ids.append(tid)
             if tid in keep:
                 continue  # completed work is kept as it is
-            fields = dict(
-                type=planned.type, title=planned.title, description=planned.description,
-                dependencies=[ids.get(d, d) for d in planned.dependencies], priority=planned.priority,
-                estimated_complexity=planned.estimated_complexity, target_files=planned.target_files,
-                verification=planned.verification, plan_version=version,
-            )
+            fields = {
+                "type": planned.type, "title": planned.title, "description": planned.description,
+                "dependencies": [ids.get(d, d) for d in planned.dependencies], "priority": planned.priority,
+                "estimated_complexity": planned.estimated_complexity, "target_files": planned.target_files,
+                "verification": planned.verification, "plan_version": version,
+            }
             if tid in existing:
                 old = existing[tid]
                 store.replace_task(old.model_copy(update={**fields, "status": "pending", "updated_at": utcnow()}))
@@ -146,7 +146,7 @@ def store_plan(
     return plan
 
 
-def approve_plan(store: "Store") -> PlanVersion:
+def approve_plan(store: Store) -> PlanVersion:
     """Approve the newest draft and move PLANNING → SCAFFOLDING (one transaction)."""
     from runner import lifecycle
 
@@ -179,7 +179,7 @@ class PlanView(BaseModel):
     progress: dict[str, int] = Field(default_factory=dict, description="Task count per status.")
 
 
-def plan_view(store: "Store", version: int | None = None) -> PlanView:
+def plan_view(store: Store, version: int | None = None) -> PlanView:
     """The plan (newest or given version) with its tasks ordered and levelled."""
     plan = store.plan(version)
     if plan is None:
@@ -192,7 +192,7 @@ def plan_view(store: "Store", version: int | None = None) -> PlanView:
     return _view(plan, tasks, store)
 
 
-def _view(plan: PlanVersion | None, tasks: list[Task], store: "Store") -> PlanView:
+def _view(plan: PlanVersion | None, tasks: list[Task], store: Store) -> PlanView:
     ids = {t.id for t in tasks}
     # Dependencies outside the shown set (e.g. skipped) must not break ordering.
     local = [t.model_copy(update={"dependencies": [d for d in t.dependencies if d in ids]}) for t in tasks]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 
@@ -55,7 +55,7 @@ def pid_alive(pid: int | None, started_at: str | None = None) -> bool:
         if began is not None:
             when = datetime.fromisoformat(started_at)
             if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
+                when = when.replace(tzinfo=UTC)
             # A process that started after the run did is a reused pid (2 s slack for clock ticks).
             if began > when.timestamp() + 2:
                 return False

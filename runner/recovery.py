@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from runner.store import Store
 
 
-def dead_runs(store: "Store") -> list:
+def dead_runs(store: Store) -> list:
     """Runs marked running whose owner process is gone (or whose pid now belongs to someone else)."""
     from runner.lock import holder_if_locked
     from runner.procutil import pid_alive
@@ -30,7 +30,7 @@ def dead_runs(store: "Store") -> list:
     return dead
 
 
-def recover(root: Path, store: "Store", *, reap: bool = True) -> str | None:
+def recover(root: Path, store: Store, *, reap: bool = True) -> str | None:
     """Recover what a dead process left behind; return one line saying what, or None if nothing."""
     dead = dead_runs(store)
     if not dead:
@@ -76,7 +76,7 @@ def _reap(root: Path) -> str:
         return "; sandbox gc unavailable, nothing reaped"
     try:
         report = reap(Path(root))
-    except Exception as exc:  # the engine may be down; recovery of the store must still succeed
+    except Exception as exc:  # noqa: BLE001 — the engine may be down; recovering the store must still succeed
         return f"; could not reap containers/worktrees ({type(exc).__name__}: {str(exc)[:80]})"
     containers = len(getattr(report, "containers", []) or [])
     worktrees = len(getattr(report, "worktrees", []) or [])

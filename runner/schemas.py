@@ -16,7 +16,14 @@ def output_models() -> dict[str, type]:
     """File stem -> model of the command output it describes."""
     from runner.plans import PlanView
     from runner.views import (
-        ConfigSet, ConfigShow, ConfigValidation, ErrorOutput, History, ResetResult, StatusReport, TaskAdded,
+        ConfigSet,
+        ConfigShow,
+        ConfigValidation,
+        ErrorOutput,
+        History,
+        ResetResult,
+        StatusReport,
+        TaskAdded,
         TaskList,
     )
 

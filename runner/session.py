@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from runner import lifecycle
 
@@ -18,7 +18,7 @@ def command_session(
     mutates: bool = True,
     wait: bool = False,
     info: Callable[[str], None] | None = None,
-) -> Iterator["Session"]:
+) -> Iterator[Session]:
     """Open the store; for a mutating command take the repo lock; run recovery; `require` the action.
 
     The lifecycle check runs before the lock too, so a command in the wrong state changes nothing

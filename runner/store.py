@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Self
 
 from runner.errors import InvalidInput
 from runner.models import AuditEvent, Checkpoint, LifecycleInfo, PlanVersion, Run, Task, utcnow
@@ -44,7 +45,7 @@ class Store:
     # -- opening -------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, root: Path) -> "Store":
+    def open(cls, root: Path) -> Store:
         """Open (creating and migrating if needed) the store of the repo at `root`."""
         from runner.fsutil import ensure_git_excluded
         from runner.migrations import apply_migrations
@@ -86,7 +87,7 @@ class Store:
         """Close the connection (the last close folds the WAL back into the database)."""
         self.db.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

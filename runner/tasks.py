@@ -41,7 +41,7 @@ def make_task(
         raise InvalidInput(f"task {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
-def add_task(store: "Store", task: Task, *, depends_on: list[str] = (), dry_run: bool = False) -> Task:
+def add_task(store: Store, task: Task, *, depends_on: list[str] = (), dry_run: bool = False) -> Task:
     """Resolve dependency ids (or prefixes), check the DAG stays valid, and store the task."""
     deps = []
     for ref in depends_on:

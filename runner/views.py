@@ -114,7 +114,7 @@ class ErrorOutput(View):
     error: Inner
 
 
-def build_status(store: "Store") -> StatusReport:
+def build_status(store: Store) -> StatusReport:
     """Fill the status report from the store (read-only)."""
     from runner import dag, lifecycle
     from runner.lock import holder_if_locked

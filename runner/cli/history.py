@@ -1,6 +1,5 @@
 """`history`: the audit log, filtered by event type, task and time."""
 
-from typing import Optional
 
 import typer
 
@@ -9,10 +8,10 @@ from runner.cli.context import get_app
 
 def history(
     ctx: typer.Context,
-    type_: Optional[str] = typer.Option(None, "--type", help="Event name or dotted prefix (e.g. plan, task.added)."),
-    task: Optional[str] = typer.Option(None, "--task", help="Only events of this task (id or unique prefix)."),
-    since: Optional[str] = typer.Option(None, "--since", help="ISO date/time, or an age like 30m, 2h, 1d."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the newest N events."),
+    type_: str | None = typer.Option(None, "--type", help="Event name or dotted prefix (e.g. plan, task.added)."),
+    task: str | None = typer.Option(None, "--task", help="Only events of this task (id or unique prefix)."),
+    since: str | None = typer.Option(None, "--since", help="ISO date/time, or an age like 30m, 2h, 1d."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the newest N events."),
 ) -> None:
     """Show the audit log (oldest first)."""
     from runner.audit_query import parse_since

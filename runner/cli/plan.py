@@ -1,7 +1,6 @@
 """`plan generate|show|approve|revise`: PRD → task DAG, and its versions."""
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -42,7 +41,7 @@ def generate(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    version: Optional[int] = typer.Option(None, "--version", help="Show this plan version (default: newest)."),
+    version: int | None = typer.Option(None, "--version", help="Show this plan version (default: newest)."),
     table: bool = typer.Option(False, "--table", help="A flat table instead of the level tree."),
 ) -> None:
     """Show the plan's tasks by execution level, with their status."""

@@ -1,6 +1,5 @@
 """`task add|list`: tasks by hand (ad-hoc without a plan) and the task table."""
 
-from typing import List, Optional
 
 import typer
 
@@ -13,11 +12,11 @@ app = typer.Typer()
 def add(
     ctx: typer.Context,
     text: str = typer.Argument(..., help="What to do, in free text (first line becomes the title)."),
-    target_file: List[str] = typer.Option([], "--target-file", help="A file the task should touch (repeatable)."),
+    target_file: list[str] = typer.Option([], "--target-file", help="A file the task should touch (repeatable)."),
     type_: str = typer.Option("implement", "--type", help="implement, test, fix, scaffold, refactor, upgrade or patch."),
     priority: int = typer.Option(5, "--priority", min=0, help="Lower runs first among ready tasks."),
-    depends_on: List[str] = typer.Option([], "--depends-on", help="Id (or unique prefix) of a prerequisite task (repeatable)."),
-    verification: Optional[str] = typer.Option(None, "--verify", help="Command that proves the task is done."),
+    depends_on: list[str] = typer.Option([], "--depends-on", help="Id (or unique prefix) of a prerequisite task (repeatable)."),
+    verification: str | None = typer.Option(None, "--verify", help="Command that proves the task is done."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another orchestrator's lock instead of failing."),
 ) -> None:
     """Add a task (without a plan it is ad-hoc work: recorded, no lifecycle move)."""
@@ -38,7 +37,7 @@ def add(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Optional[str] = typer.Option(None, "--status", help="Only tasks with this status."),
+    status: str | None = typer.Option(None, "--status", help="Only tasks with this status."),
 ) -> None:
     """List tasks with status, type, priority and dependencies."""
     from rich.table import Table

@@ -1,5 +1,7 @@
 """The task DAG: random graphs with and without cycles, the ready set, order and levels."""
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,7 +64,7 @@ def test_cyclic_graphs_are_rejected_naming_a_real_cycle(tasks):
     names = cycle_lines[0].removeprefix("dependency cycle: ").split(" -> ")
     assert names[0] == names[-1] and len(names) >= 3
     deps = {t.id: t.dependencies for t in tasks}
-    for a, b in zip(names, names[1:]):
+    for a, b in itertools.pairwise(names):
         assert b in deps[a]  # each step of the named cycle is a real edge
     with pytest.raises(dag.DagError):
         dag.topo_order(tasks)

@@ -1,7 +1,7 @@
 """The lifecycle state machine: TRANSITIONS, guards, ad-hoc mode, timeouts, checkpoints."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -109,7 +109,7 @@ def test_illegal_transition_changes_nothing(store):
 def test_timeout_is_reported_then_fails_the_next_command(store):
     add_plan(store)
     lifecycle.transition(store, "PLANNING", reason="t")
-    later = datetime.now(timezone.utc) + timedelta(seconds=601)
+    later = datetime.now(UTC) + timedelta(seconds=601)
     facts = lifecycle.timeout_status(store, later)
     assert facts["state"] == "PLANNING" and facts["timeout_s"] == 600
     assert lifecycle.require(store, "status", now=later) == "readonly"  # reading does not move it
@@ -122,8 +122,8 @@ def test_timeout_is_reported_then_fails_the_next_command(store):
 
 def test_activity_keeps_a_state_alive(store):
     force(store, "BUILDING")
-    assert lifecycle.timeout_status(store, datetime.now(timezone.utc) + timedelta(seconds=7000)) is None
-    assert lifecycle.timeout_status(store, datetime.now(timezone.utc) + timedelta(seconds=7300)) is not None
+    assert lifecycle.timeout_status(store, datetime.now(UTC) + timedelta(seconds=7000)) is None
+    assert lifecycle.timeout_status(store, datetime.now(UTC) + timedelta(seconds=7300)) is not None
 
 
 ACTIONS = sorted(set(lifecycle.ACTIONS) | lifecycle.READ_ONLY)

@@ -32,9 +32,9 @@ def test_second_holder_fails_at_once_naming_the_first(tmp_path):
     proc = hold(tmp_path, 30)
     try:
         start = time.monotonic()
-        with pytest.raises(StateError, match=rf"locked by pid {proc.pid} \(`build all`\).*--wait"):
-            with RepoLock(tmp_path, "build next"):
-                pass
+        with pytest.raises(StateError, match=rf"locked by pid {proc.pid} \(`build all`\).*--wait"), \
+                RepoLock(tmp_path, "build next"):
+            pass
         assert time.monotonic() - start < 1
         assert holder_if_locked(tmp_path)["pid"] == proc.pid
     finally:

@@ -99,9 +99,9 @@ def test_unknown_dependency_and_duplicate_ids_are_reprompted(store):
 
 
 def test_endpoint_errors_are_external_service_errors(store):
-    with ScriptedModelServer({"chat": [{"status": 401, "error": "bad key", "times": 3}]}) as server:
-        with pytest.raises(ExternalServiceError, match="HTTP 401"):
-            generate_plan(store, "PRD", llm=llm(server))
+    server = ScriptedModelServer({"chat": [{"status": 401, "error": "bad key", "times": 3}]})
+    with server, pytest.raises(ExternalServiceError, match="HTTP 401"):
+        generate_plan(store, "PRD", llm=llm(server))
     assert store.plan() is None
 
 

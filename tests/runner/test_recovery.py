@@ -1,9 +1,8 @@
 """Recovery on start: runs of dead processes become interrupted and their tasks pending again."""
 
-import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -71,7 +70,7 @@ def test_reused_pid_counts_as_dead(store):
     # A live process that started after the run did cannot be the run's owner.
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
-        long_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+        long_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         _, run = start(store, sleeper.pid, started_at=long_ago)
         assert [r.id for r in dead_runs(store)] == [run.id]
     finally:
@@ -80,7 +79,7 @@ def test_reused_pid_counts_as_dead(store):
 
 
 def test_every_command_recovers_on_start_with_one_line(store, repo, monkeypatch, capsys):
-    task, run = start(store, dead_pid())
+    task, _ = start(store, dead_pid())
     store.close()
     monkeypatch.chdir(repo)
     assert main(["status"]) == 0

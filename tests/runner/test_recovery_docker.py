@@ -1,5 +1,6 @@
 """Recovery against the real engine: a dead run's labelled container and its worktree are reaped."""
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,8 @@ LEAVE_WORKTREE = textwrap.dedent("""
 
 
 def test_dead_runs_container_and_worktree_are_reaped(repo):
+    from docker.errors import NotFound
+
     from sandbox import labels
     from sandbox.docker_client import get_client
     from sandbox.images import require_image
@@ -52,7 +55,5 @@ def test_dead_runs_container_and_worktree_are_reaped(repo):
         assert not any(c.id == container.id for c in client.containers.list(all=True))
         assert not tree.exists()
     finally:
-        try:
+        with contextlib.suppress(NotFound):
             container.remove(force=True)
-        except Exception:
-            pass

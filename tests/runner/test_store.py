@@ -3,6 +3,7 @@
 import sqlite3
 
 import pytest
+from pydantic import ValidationError
 
 from runner.errors import InvalidInput, StateError
 from runner.migrations import MIGRATIONS
@@ -59,18 +60,17 @@ def test_task_round_trip_and_audit(store):
 
 def test_invalid_update_changes_nothing(store):
     t = store.add_task(Task(title="x"))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         store.update_task(t.id, event="task.bad", status="exploded")
     assert store.get_task(t.id).status == "pending"
     assert [e.event for e in store.audit_events()] == ["task.added"]
 
 
 def test_failed_transaction_rolls_back_state_and_audit(store):
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.add_task(Task(title="one"))
-            store.audit("something")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_task(Task(title="one"))
+        store.audit("something")
+        raise RuntimeError("boom")
     assert store.list_tasks() == []
     assert store.audit_events() == []
 
