@@ -46,6 +46,36 @@ def pick_image() -> str:
     raise SystemExit("no sandbox image; run `codex-sandbox images build` first")
 
 
+def breakdown(repo: Path, image: str, runs: int) -> dict[str, float]:
+    """Median seconds per phase of one sandbox run, in this process (no interpreter start-up)."""
+    from runner.init_repo import ensure_excluded
+    from sandbox.container import RunSpec, run_container
+    from sandbox.docker_client import get_client
+    from sandbox.extract import extract_changes
+    from sandbox.labels import run_labels
+    from sandbox.worktree import WorktreeManager
+
+    get_client()
+    phases: dict[str, list[float]] = {"checkout": [], "container": [], "extract": [], "release": []}
+    for i in range(runs + 1):
+        run_id = f"bench-{os.getpid()}-{i}"
+        t0 = time.perf_counter()
+        ensure_excluded(repo)
+        cm = WorktreeManager(repo).checkout(run_id)
+        wt = cm.__enter__()
+        t1 = time.perf_counter()
+        run_container(RunSpec(image=image, command=["true"], workspace=wt.path, labels=run_labels(repo, run_id)))
+        t2 = time.perf_counter()
+        extract_changes(wt)
+        t3 = time.perf_counter()
+        cm.__exit__(None, None, None)
+        t4 = time.perf_counter()
+        if i:  # the first run warms the pool
+            for name, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                phases[name].append(dt)
+    return {name: statistics.median(v) for name, v in phases.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=9, help="Measured runs per series (after one warm-up).")
@@ -82,6 +112,12 @@ def main() -> None:
         print(f"sandbox run -- true, 20,000-file repo: median {lg_med:.3f}s")
         size_ratio = lg_med / sm_med
         print(f"ratio large/small: {size_ratio:.2f}  (target <= 2.0: {'ok' if size_ratio <= 2.0 else 'MISSED'})")
+
+        print("in-process medians per phase (no interpreter start-up, one Docker client):")
+        for name, repo in (("20-file", small), ("20,000-file", large)):
+            parts = breakdown(repo, image, args.runs)
+            print(f"  {name:12} " + "  ".join(f"{k} {v:.3f}s" for k, v in parts.items())
+                  + f"  total {sum(parts.values()):.3f}s")
 
 
 if __name__ == "__main__":
