@@ -95,3 +95,30 @@ def test_configured_pattern_and_exclusions(repo):
                           config=config, use_cache=False)  # fmt: skip
     hits = [f for f in report.findings if f.check == "security.secrets"]
     assert [(f.file, f.rule) for f in hits] == [("app/x.py", "secret.acme-token")]
+
+
+def test_prefilter_never_hides_what_detect_secrets_finds(tmp_path):
+    """Skipping files that match no plugin regex must not lose a single detect-secrets finding."""
+    from detect_secrets.core.scan import scan_file
+    from detect_secrets.settings import transient_settings
+
+    from runner.policy.config import load_policy_config
+    from runner.policy.secrets_scan import DS_FILTERS, _plugin_classes, prefilter
+
+    policy = load_policy_config(None).security.secrets
+    gate = prefilter(policy)
+    assert gate, "the prefilter should be available with entropy plugins off"
+    config = {"plugins_used": [{"name": c.__name__} for c in _plugin_classes(policy)],
+              "filters_used": [{"path": p} for p in DS_FILTERS]}  # fmt: skip
+    found = 0
+    with transient_settings(config):
+        for name, path, content, _line in SECRETS + [(n, p, c, 0) for n, p, c in BENIGN]:
+            target = tmp_path / name / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+            if list(scan_file(str(target))):
+                found += 1
+                assert any(p.search(content) for p in gate), name
+    assert found >= 20
+    assert not any(p.search("def add(a, b):\n    return a + b\n") for p in gate)
+    assert prefilter(policy.model_copy(update={"entropy_plugins": True})) is None
