@@ -100,17 +100,35 @@ def make_client(llm: LlmConfig, environ: dict[str, str] | None = None):
     return OpenAI(base_url=llm.base_url, api_key=key, timeout=llm.request_timeout_s, max_retries=2)
 
 
-def _ask(client, model: str, messages: list[dict[str, str]]) -> tuple[str | None, tuple[int, int]]:
+def _ask(client, model: str, messages: list[dict[str, str]], cache=None) -> tuple[str | None, tuple[int, int]]:
+    """One Chat Completions call; with a PlannerCache, record it (live) or answer from it (replay)."""
     import openai
+    from openai.types.chat import ChatCompletion
 
-    try:
-        reply = client.chat.completions.create(model=model, messages=messages, response_format=response_format())
-    except openai.APIStatusError as exc:
-        raise ExternalServiceError(f"model endpoint answered HTTP {exc.status_code}: {_short(exc.message)}") from None
-    except openai.APITimeoutError:
-        raise ExternalServiceError("model endpoint timed out") from None
-    except openai.APIConnectionError as exc:
-        raise ExternalServiceError(f"cannot reach the model endpoint: {_short(str(exc))}") from None
+    body = {"model": model, "messages": messages, "response_format": response_format()}
+    # Like the gateway: live mode always asks the model (and records); replay mode only reads.
+    reply = cache.load(body) if cache is not None and cache.replay else None
+    if reply is None:
+        if cache is not None and cache.replay:
+            raise ExternalServiceError(
+                "llm.mode is replay and .codex/cache has no recorded planner answer for this request"
+            )
+        try:
+            raw = client.chat.completions.with_raw_response.create(**body)
+        except openai.APIStatusError as exc:
+            raise ExternalServiceError(
+                f"model endpoint answered HTTP {exc.status_code}: {_short(exc.message)}"
+            ) from None
+        except openai.APITimeoutError:
+            raise ExternalServiceError("model endpoint timed out") from None
+        except openai.APIConnectionError as exc:
+            raise ExternalServiceError(f"cannot reach the model endpoint: {_short(str(exc))}") from None
+        try:
+            reply = ChatCompletion.model_validate_json(raw.http_response.content)
+        except ValueError:
+            raise ExternalServiceError("model endpoint sent a body that is not a chat completion") from None
+        if cache is not None:
+            cache.record(body, raw.http_response.content, reply)
     usage = getattr(reply, "usage", None)
     tokens = (getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0)
     if not reply.choices:
@@ -119,6 +137,39 @@ def _ask(client, model: str, messages: list[dict[str, str]]) -> tuple[str | None
     if getattr(message, "refusal", None):
         return None, tokens
     return message.content, tokens
+
+
+class PlannerCache:
+    """Planner exchanges in .codex/cache (the gateway's format and keys): recorded live, replayed offline."""
+
+    ROUTE = "/v1/chat/completions"
+
+    def __init__(self, directory: Path, *, replay: bool):
+        from sandbox.gateway.cache import ExchangeCache
+
+        self.cache = ExchangeCache(directory)
+        self.replay = replay
+
+    def _key(self, body: dict[str, Any]) -> str:
+        from sandbox.gateway.cache import request_key
+
+        return request_key(self.ROUTE, body)
+
+    def load(self, body: dict[str, Any]):
+        from openai.types.chat import ChatCompletion
+
+        found = self.cache.load(self._key(body))
+        if found is None or found[0] != 200:
+            return None
+        try:
+            return ChatCompletion.model_validate_json(found[2])
+        except ValueError:
+            return None
+
+    def record(self, body: dict[str, Any], content: bytes, reply) -> None:
+        usage = reply.usage.model_dump() if getattr(reply, "usage", None) else None
+        self.cache.record(self._key(body), route=self.ROUTE, status=200, content_type="application/json",
+                          body=content, usage=usage)
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -135,8 +186,12 @@ def generate_plan(
     feedback: str | None = None,
     client=None,
     progress=None,
+    cache: PlannerCache | None = None,
 ) -> PlanVersion:
-    """Ask the model for a plan (or a revision with `feedback`), validate, re-prompt on errors, store it."""
+    """Ask the model for a plan (or a revision with `feedback`), validate, re-prompt on errors, store it.
+
+    `cache` defaults to .codex/cache of the store's repo, in llm.mode (live records, replay only reads).
+    """
     keep = kept_tasks(store)
     known = set(keep) | {t.id for t in store.list_tasks() if t.plan_version is None and t.status != "skipped"}
     messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "PRD:\n\n" + prd_text}]
@@ -157,13 +212,18 @@ def generate_plan(
             "content": "These tasks are already completed and kept; depend on them by id where useful:\n"
             + json.dumps(draft_from_tasks(list(keep.values())), indent=1),
         })
-    client = client or make_client(llm)
+    if cache is None:
+        from runner.store import state_dir
+
+        cache = PlannerCache(state_dir(store.root) / "cache", replay=llm.mode == "replay")
+    if client is None and not cache.replay:
+        client = make_client(llm)
     spent_in = spent_out = 0
     last_error = ""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         if progress:
             progress(f"planner attempt {attempt}/{MAX_ATTEMPTS} ({llm.model})")
-        content, (t_in, t_out) = _ask(client, llm.model, messages)
+        content, (t_in, t_out) = _ask(client, llm.model, messages, cache)
         spent_in, spent_out = spent_in + t_in, spent_out + t_out
         try:
             draft = parse_answer(content, known=known)
@@ -191,7 +251,9 @@ def generate_plan(
     raise RunnerError(f"the planner gave no valid plan in {MAX_ATTEMPTS} attempts; last error: {last_error}")
 
 
-def revise_plan(store: Store, feedback: str, *, llm: LlmConfig, client=None, progress=None) -> PlanVersion:
+def revise_plan(
+    store: Store, feedback: str, *, llm: LlmConfig, client=None, progress=None, cache: PlannerCache | None = None,
+) -> PlanVersion:
     """A new plan version from the current one plus feedback; the old version is kept (superseded)."""
     if not feedback.strip():
         raise InvalidInput("revision feedback is empty")
@@ -200,7 +262,7 @@ def revise_plan(store: Store, feedback: str, *, llm: LlmConfig, client=None, pro
         raise InvalidInput("there is no plan to revise; run `codex-sandbox plan generate PRD.md`")
     return generate_plan(
         store, current.prd_text, llm=llm, prd_path=current.prd_path, feedback=feedback, client=client,
-        progress=progress,
+        progress=progress, cache=cache,
     )
 
 

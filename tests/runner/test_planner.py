@@ -152,3 +152,23 @@ def test_replan_from_idle_after_a_cycle_keeps_completed_work(store):
         assert done.id in server.requests[0].json["messages"][-1]["content"]
     assert done.id in plan.task_ids and store.get_task(done.id).commit == "b" * 40
     assert json.loads(json.dumps(plan_view(store).model_dump()))["version"] == 2
+
+
+def test_live_answers_are_recorded_and_replayed_offline(tmp_path, monkeypatch):
+    with Store.open(tmp_path / "a") as store, ScriptedModelServer({"chat": [{"json": CYCLE}, {"json": GOOD}]}) as server:
+        generate_plan(store, "PRD", llm=llm(server))
+        base_url = server.base_url
+    cache = tmp_path / "a" / ".codex" / "cache"
+    assert len(list(cache.glob("*.json"))) == 2
+    # a second repo with the same cache replays both answers with no server and no key
+    monkeypatch.delenv("OPENAI_API_KEY")
+    (tmp_path / "b" / ".codex").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(cache, tmp_path / "b" / ".codex" / "cache")
+    offline = LlmConfig(base_url=base_url, model="planner-test", mode="replay")
+    with Store.open(tmp_path / "b") as store:
+        plan = generate_plan(store, "PRD", llm=offline)
+        assert plan.attempts == 2 and len(store.list_tasks()) == 4
+        with pytest.raises(ExternalServiceError, match="replay"):
+            generate_plan(store, "a different PRD", llm=offline)
