@@ -87,6 +87,8 @@ def run_container(spec: RunSpec, *, on_output: Callable[[str], None] | None = No
     """Run `spec` to completion; stream output; enforce timeout and disk cap; remove the container."""
     from sandbox.docker_client import get_client
 
+    if spec.workspace is not None and not Path(spec.workspace).is_dir():
+        raise ContainerError(f"workspace is not a directory: {spec.workspace}")
     client = get_client()
     user = spec.user or default_user()
     chown_to = _uid_gid(user) if spec.workspace is not None and is_root_host() and spec.user is None else None
@@ -181,12 +183,15 @@ def _created(client, spec: RunSpec, user: str) -> Iterator:
 
 def _remove(container) -> None:
     from docker.errors import APIError, NotFound
+    from requests.exceptions import RequestException
 
     for _ in range(3):
         try:
             container.remove(force=True)
             return
         except NotFound:
+            return
+        except RequestException:  # engine unreachable: `sandbox gc` reaps it by label later
             return
         except APIError as exc:  # "removal already in progress" and the like: retry briefly
             if exc.status_code == 409 and "already in progress" in str(exc):
@@ -196,9 +201,16 @@ def _remove(container) -> None:
 
 def _supervise(container, spec: RunSpec, on_output) -> RunResult:
     """Attach, start, wait under the deadline and the disk cap; report how it ended."""
+    sink = _Sink(spec.log_path, on_output)
+    try:
+        return _run_attached(container, spec, sink)
+    finally:
+        sink.close()
+
+
+def _run_attached(container, spec: RunSpec, sink: _Sink) -> RunResult:
     from docker.errors import APIError
 
-    sink = _Sink(spec.log_path, on_output)
     stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
     reader = threading.Thread(target=sink.pump, args=(stream,), daemon=True)
     reader.start()
@@ -206,7 +218,6 @@ def _supervise(container, spec: RunSpec, on_output) -> RunResult:
     try:
         container.start()
     except APIError as exc:
-        sink.close()
         raise ContainerError(f"cannot start container: {exc.explanation or exc}") from None
     waiter = _Waiter(container, spec.limits.timeout_s)
     watcher = DiskWatcher(spec.workspace, spec.limits.disk_mb * 1024 * 1024, on_exceed=waiter.kill)
@@ -229,7 +240,6 @@ def _supervise(container, spec: RunSpec, on_output) -> RunResult:
     oom = _oom_killed(container) if not timed_out and not watcher.exceeded else False
     if timed_out:
         sink.write(f"\n[codex-sandbox] timed out after {spec.limits.timeout_s}s; killed\n".encode())
-    sink.close()
     return RunResult(
         exit_code=exit_code,
         timed_out=timed_out,
@@ -268,13 +278,19 @@ class _Waiter:
         from docker.errors import APIError
         from requests.exceptions import ConnectionError, ReadTimeout
 
+        failures = 0
         try:
             while True:
                 try:
                     self.status = self.container.wait(timeout=http_timeout).get("StatusCode")
                     return
-                except (ReadTimeout, ConnectionError):
-                    continue
+                except ReadTimeout:
+                    continue  # a run longer than the HTTP timeout: wait again
+                except ConnectionError:
+                    failures += 1  # the engine went away: give up after a few seconds
+                    if failures > 10:
+                        return
+                    time.sleep(0.5)
                 except APIError:
                     return
         finally:
@@ -287,9 +303,11 @@ class _Waiter:
             if self._killed:
                 return
             self._killed = True
+        from requests.exceptions import RequestException
+
         try:
             self.container.kill()
-        except APIError:  # already exited
+        except (APIError, RequestException):  # already exited, or the engine is gone
             pass
 
 
