@@ -12,13 +12,18 @@ from typing import Any
 
 # Request fields that change on every run without changing what the model is asked.
 VOLATILE_KEYS = frozenset({"prompt_cache_key", "client_metadata", "metadata", "user", "safety_identifier"})
-# Volatile fragments inside prompt text and Codex tool outputs (thread ids, timings, dates).
+# Volatile fragments inside prompt text and Codex tool outputs (thread ids, timings, dates):
+# (literal that must occur, regex, replacement); the literal test skips most regex scans.
 VOLATILE_PATTERNS = [
-    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE), "<uuid>"),
-    (re.compile(r"Wall time: [0-9.]+ seconds"), "Wall time: <t> seconds"),
-    (re.compile(r"Chunk ID: [0-9a-zA-Z]+"), "Chunk ID: <id>"),
-    (re.compile(r"<current_date>[^<]*</current_date>"), "<current_date/>"),
-    (re.compile(r"<timezone>[^<]*</timezone>"), "<timezone/>"),
+    (
+        "-",
+        re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE),
+        "<uuid>",
+    ),
+    ("Wall time: ", re.compile(r"Wall time: [0-9.]+ seconds"), "Wall time: <t> seconds"),
+    ("Chunk ID: ", re.compile(r"Chunk ID: [0-9a-zA-Z]+"), "Chunk ID: <id>"),
+    ("<current_date>", re.compile(r"<current_date>[^<]*</current_date>"), "<current_date/>"),
+    ("<timezone>", re.compile(r"<timezone>[^<]*</timezone>"), "<timezone/>"),
 ]
 
 
@@ -33,8 +38,9 @@ def _normalise(value: Any, *, in_input: bool = False) -> Any:
     if isinstance(value, list):
         return [_normalise(v, in_input=in_input) for v in value]
     if isinstance(value, str):
-        for pattern, repl in VOLATILE_PATTERNS:
-            value = pattern.sub(repl, value)
+        for literal, pattern, repl in VOLATILE_PATTERNS:
+            if literal in value:
+                value = pattern.sub(repl, value)
         return value
     return value
 

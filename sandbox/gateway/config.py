@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 # What Codex and the planner call, mapped to the upstream suffix (joined to the pinned base URL only).
 ALLOWED_ROUTES: dict[str, str] = {"/v1/responses": "/responses", "/v1/chat/completions": "/chat/completions"}
@@ -45,6 +45,16 @@ class GatewayConfig(BaseModel):
     )
     run_token: SecretStr | None = Field(None, description="Token clients must present (default: generated).")
     max_request_bytes: int = Field(64 * 2**20, ge=1024, description="Largest request body accepted.")
+
+    @field_validator("upstream_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"must be http(s)://host[:port][/path], got {value!r}")
+        return value
 
 
 class TokenUsage(BaseModel):

@@ -15,7 +15,7 @@ from sandbox.gateway.accounting import Accounting
 from sandbox.gateway.cache import ExchangeCache, request_key
 from sandbox.gateway.config import ALLOWED_ROUTES, GatewayConfig
 from sandbox.gateway.redact import Redactor
-from sandbox.gateway.upstream import ATTEMPTS, Upstream, UpstreamFailure
+from sandbox.gateway.upstream import ATTEMPTS, StreamBroken, Upstream, UpstreamFailure, UpstreamResponse
 from sandbox.gateway.wire import (
     BadRequest,
     UsageParser,
@@ -202,9 +202,7 @@ class GatewayCore:
         finally:
             resp.close()
 
-    def _stream(self, h: BaseHTTPRequestHandler, route: str, resp: Any, request: dict) -> int:
-        import httpx
-
+    def _stream(self, h: BaseHTTPRequestHandler, route: str, resp: UpstreamResponse, request: dict) -> int:
         status = resp.status_code
         ctype = resp.headers.get("content-type", "application/json")
         parser = UsageParser(sse=ctype.startswith("text/event-stream"))
@@ -226,7 +224,7 @@ class GatewayCore:
 
         pending = b""
         try:
-            for chunk in resp.iter_bytes():
+            for chunk in resp.chunks():
                 pending += chunk
                 cut = pending.rfind(b"\n") + 1
                 if not cut and len(pending) > FLUSH_LIMIT:
@@ -237,8 +235,8 @@ class GatewayCore:
             if pending:
                 emit(pending)
             parser.close()
-        except httpx.HTTPError as exc:
-            stalled = isinstance(exc, httpx.TimeoutException)
+        except StreamBroken as exc:
+            stalled = exc.stalled
             message = (
                 f"upstream stalled mid-stream (no bytes for {self.cfg.request_timeout_s:g} s)"
                 if stalled
