@@ -50,6 +50,10 @@ def run(
     a = get_app(ctx)
     repo = a.repo_root()
     cfg = a.config.sandbox
+    if (network or cfg.network) == "host":
+        from runner.errors import InvalidInput
+
+        raise InvalidInput("--network host is not allowed for a sandbox; use none or a Docker network name")
     updates = {"timeout_s": timeout, "memory": memory, "cpus": cpus, "pids": pids}
     limits = parse_limits(cfg.limits, {k: v for k, v in updates.items() if v is not None})
     request = SandboxRunRequest(

@@ -81,6 +81,8 @@ def test_hostile_tree_exit_3_and_bad_flags_exit_2(repo, monkeypatch, capsys):
     assert "pipe" in capsys.readouterr().err
     assert _repo_state(repo) == before
     assert main(["sandbox", "run", "--memory", "lots", "--", "true"]) == 2
+    assert main(["sandbox", "run", "--network", "host", "--", "true"]) == 2
+    assert main(["sandbox", "run", "--pids", "1", "--", "true"]) == 2
 
 
 def test_engine_unreachable_exit_4(repo, monkeypatch, capsys):
