@@ -71,6 +71,7 @@ class DeployConfig(_Section):
     )
     step_image: str = Field("codex-sandbox/python:latest", description="Default image of deploy step containers.")
     build_timeout_s: int = Field(900, ge=1, description="Limit on building the app image.")
+    stop_timeout_s: int = Field(5, ge=0, description="Grace period for stopping the old app before it is killed.")
     environments: dict[str, EnvironmentConfig] = Field(
         default_factory=_default_envs, description="Environments by name (deployed in order: staging, then prod)."
     )

@@ -87,6 +87,10 @@ class DockerProvider:
         except NotFound:
             return None
 
+    def _app(self, env: str):
+        """The env's app container, or None."""
+        return self._get(self.container_name(env))
+
     def _image(self, ref: str):
         from docker.errors import ImageNotFound
 
@@ -213,7 +217,7 @@ class DockerProvider:
         """Health, uptime, restarts and deployed commit, read live from the engine."""
         ecfg = self.env_config(env)
         name = self.container_name(env)
-        c = self._get(name)
+        c = self._app(env)
         if c is None:
             return EnvStatus(env=env, container=name, state="absent", health="unknown", detail="not deployed")
         state = c.attrs.get("State", {})
@@ -230,7 +234,7 @@ class DockerProvider:
             ok, detail = probe_http(url)
         else:
             ok, detail = True, "running"
-        return EnvStatus(env=env, container=name, state=c.status, health="healthy" if ok else "unhealthy",
+        return EnvStatus(env=env, container=c.name, state=c.status, health="healthy" if ok else "unhealthy",
                          commit=c.labels.get(COMMIT_LABEL), image=(c.image.tags or [c.image.id])[0],
                          started_at=started, uptime_s=uptime, restarts=int(c.attrs.get("RestartCount", 0)),
                          url=url, detail=detail)
@@ -240,7 +244,7 @@ class DockerProvider:
         """An internal network joining the env's app container, for `network: app` steps: (name, app URL)."""
         from docker.errors import APIError
 
-        c = self._get(self.container_name(env))
+        c = self._app(env)
         if c is None:
             raise StateError(f"{env} is not deployed")
         name = f"{self.container_name(env)}-steps"
@@ -248,8 +252,8 @@ class DockerProvider:
             old.remove()
         net = self.client.networks.create(name, internal=True, labels=self.labels(env))
         try:
-            net.connect(c)
-            yield name, f"http://{c.name}:{self.env_config(env).container_port}"
+            net.connect(c, aliases=["app"])
+            yield name, f"http://app:{self.env_config(env).container_port}"
         finally:
             try:
                 net.disconnect(c, force=True)
@@ -261,12 +265,12 @@ class DockerProvider:
                 pass
 
     def app_container(self, env: str) -> str | None:
-        c = self._get(self.container_name(env))
+        c = self._app(env)
         return c.name if c is not None else None
 
     def logs(self, env: str, *, follow: bool = False, tail: int = 200):
         """Yield the env container's log lines (follow: until it stops)."""
-        c = self._get(self.container_name(env))
+        c = self._app(env)
         if c is None:
             raise StateError(f"{env} is not deployed")
         if not follow:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.docker
 def test_compose_deploy_and_rollback(repo, tmp_path):
     name = f"cxs-c{pysecrets.token_hex(3)}"
     cfg = DeployConfig.model_validate({
-        "provider": "compose", "project": name,
+        "provider": "compose", "project": name, "stop_timeout_s": 1,
         "environments": {"staging": {"health_timeout_s": 20}},
     })
     provider = ComposeProvider(repo, cfg, state_dir=tmp_path / "state")
