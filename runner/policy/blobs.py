@@ -14,6 +14,7 @@ from sandbox.changeset import ChangeSet, FileChange
 
 # Git plumbing on the (trusted) repo, with nothing that could run a program from config.
 GIT_SAFE = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"]
+BIG_DIFF = 25_000_000  # old lines x new lines above which the exact diff is skipped
 
 
 def read_blobs(repo: Path, blob_ids: list[str]) -> dict[str, bytes]:
@@ -51,6 +52,19 @@ def added_line_numbers(old: bytes | None, new: bytes) -> set[int]:
     if not old:
         return set(range(1, len(new_lines) + 1))
     old_lines = old.decode("utf-8", errors="replace").splitlines()
+    if len(old_lines) * len(new_lines) > BIG_DIFF:
+        # SequenceMatcher is quadratic at worst; for huge files count a line as added when the old
+        # file does not hold that many copies of it (order ignored, never misses a new line's text).
+        from collections import Counter
+
+        left = Counter(old_lines)
+        added = set()
+        for number, line in enumerate(new_lines, start=1):
+            if left[line] > 0:
+                left[line] -= 1
+            else:
+                added.add(number)
+        return added
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     added: set[int] = set()
     for tag, _i1, _i2, j1, j2 in matcher.get_opcodes():
@@ -94,13 +108,20 @@ class Staging:
         self.files: list[StagedFile] = []
         self.unsafe: list[str] = []
         self.root: Path | None = None
+        self.work: Path | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     def __enter__(self) -> Staging:  # noqa: PYI034
         self._tmp = tempfile.TemporaryDirectory(prefix="codex-policy-")
         try:
-            self.root = Path(self._tmp.name)
-            live = [c for c in self.changes.files if c.status != "deleted" and c.new_blob]
+            # tree/ holds the changed files at their repo paths; work/ the scanners' own files,
+            # outside the tree so no changed path can collide with them
+            self.root = Path(self._tmp.name) / "tree"
+            self.work = Path(self._tmp.name) / "work"
+            self.root.mkdir()
+            self.work.mkdir()
+            # gitlinks (submodule pointers, mode 160000) name commits, not blobs: nothing to scan
+            live = [c for c in self.changes.files if c.status != "deleted" and c.new_blob and c.new_mode != "160000"]
             blobs = read_blobs(self.repo, [c.new_blob for c in live] + [c.old_blob for c in live if c.old_blob])
             for change in live:
                 if not safe_relpath(change.path):

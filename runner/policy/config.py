@@ -191,6 +191,15 @@ def validate_policies(data: dict[str, Any], origin: str = "config") -> PolicyCon
         raise InvalidInput(f"policy key {key!r} ({origin}): {err['msg']}") from None
 
 
+def policy_problem(section: dict[str, Any]) -> str | None:
+    """One line naming the first bad key of a `policies:` overrides mapping merged over the defaults, or None."""
+    try:
+        validate_policies(_merge(read_default_policies(), section))
+    except InvalidInput as exc:
+        return str(exc).replace(" (config)", "")
+    return None
+
+
 def load_policy_config(app_config: Any = None, *, overlay: dict[str, Any] | None = None) -> PolicyConfig:
     """Defaults from policies/default.yaml, merged with AppConfig.policies (a mapping) and `overlay`."""
     if isinstance(app_config, PolicyConfig):

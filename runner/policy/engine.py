@@ -55,7 +55,7 @@ def _semgrep_version() -> str:
         return "missing"
 
 
-def _semgrep_findings(root: Path, files: list[StagedFile], repo: Path, policy: PolicyConfig,
+def _semgrep_findings(root: Path, work: Path, files: list[StagedFile], repo: Path, policy: PolicyConfig,
                       cache: ResultCache) -> tuple[list[Finding], str, list[str]]:  # fmt: skip
     """Semgrep over the files not already cached for this blob + rules hash."""
     sp = policy.security.semgrep
@@ -73,7 +73,7 @@ def _semgrep_findings(root: Path, files: list[StagedFile], repo: Path, policy: P
             matches[f.path] = hit
     status, notes = "pass", []
     if todo:
-        result = run_semgrep(root, todo, ruleset, timeout_s=sp.timeout_s)
+        result = run_semgrep(root, todo, ruleset, work=work, timeout_s=sp.timeout_s)
         if result.engine == "none" and result.errors:
             status = "not run"
             notes.append(f"semgrep did not run: {result.errors[0]}")
@@ -165,7 +165,7 @@ def evaluate_changes(
         texts = st.text_files()
         ruff_proc = start_ruff(st.root, texts, policy.quality.lint)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            sg_future = pool.submit(_semgrep_findings, st.root, texts, repo, policy, cache) if (
+            sg_future = pool.submit(_semgrep_findings, st.root, st.work, texts, repo, policy, cache) if (
                 sec.semgrep.enabled and texts) else None  # fmt: skip
             t = time.perf_counter()
             if sec.secrets.enabled:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ DS_FILTERS = [
     "detect_secrets.filters.heuristic.is_not_alphanumeric_string",
     "detect_secrets.filters.heuristic.is_swagger_file",
 ]
+_DS_LOCK = threading.Lock()  # detect-secrets keeps its settings in module globals
 ENTROPY_PLUGINS = {"Base64HighEntropyString", "HexHighEntropyString"}
 NOISY_PLUGINS = {"IPPublicDetector"}  # public IPs are not credentials
 
@@ -133,7 +135,7 @@ def detect_secrets_scan(files: list[StagedFile], policy: SecretsPolicy, cache: R
 
     plugins = [{"name": cls.__name__} for cls in _plugin_classes(policy)]
     config = {"plugins_used": plugins, "filters_used": [{"path": p} for p in DS_FILTERS]}
-    with transient_settings(config):
+    with _DS_LOCK, transient_settings(config):
         for f, key in todo:
             found = [
                 {

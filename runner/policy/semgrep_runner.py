@@ -157,13 +157,16 @@ def _collect(data: dict) -> tuple[dict[str, list[dict]], list[str]]:
     return matches, errors
 
 
-def run_semgrep(root: Path, files: list[StagedFile], ruleset: RuleSet, *, timeout_s: float = 60.0) -> SemgrepResult:
-    """Scan `files` (already written under `root`) with the merged rules; one process for all files."""
+def run_semgrep(
+    root: Path, files: list[StagedFile], ruleset: RuleSet, *, work: Path, timeout_s: float = 60.0
+) -> SemgrepResult:
+    """Scan `files` (already written under `root`) with the merged rules; one process for all files.
+
+    `work` is a scratch dir outside `root` for the rules and targets files.
+    """
     pairs = _targets(files, ruleset.analyzers)
     if not pairs or not ruleset.rules:
         return SemgrepResult(matches={}, engine="none")
-    work = root.parent / f"{root.name}-semgrep"
-    work.mkdir(exist_ok=True)
     rules_file = work / "rules.json"
     rules_file.write_text(json.dumps({"rules": ruleset.rules}))
     core = semgrep_core_path()

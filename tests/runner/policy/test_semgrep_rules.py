@@ -82,13 +82,16 @@ def test_wrapper_fallback_finds_the_same(tmp_path):
     from sandbox.changeset import FileChange
 
     src = BUILTIN_RULES_DIR / "python" / "command-injection.py"
+    (tmp_path / "work").mkdir()
+    tmp_path = tmp_path / "tree"
+    tmp_path.mkdir()
     (tmp_path / "a.py").write_text(src.read_text())
     staged = StagedFile(change=FileChange(path="a.py", status="added"), new=src.read_bytes(), old=None,
                         binary=False, staged_path=tmp_path / "a.py")  # fmt: skip
     ruleset = load_rules([BUILTIN_RULES_DIR])
-    fast = run_semgrep(tmp_path, [staged], ruleset)
+    fast = run_semgrep(tmp_path, [staged], ruleset, work=tmp_path.parent / "work")
     assert fast.engine == "semgrep-core"
-    slow = _run_wrapper(tmp_path, ["a.py"], tmp_path.parent / f"{tmp_path.name}-semgrep" / "rules.json", 120)
+    slow = _run_wrapper(tmp_path, ["a.py"], tmp_path.parent / "work" / "rules.json", 120)
     assert slow.engine == "semgrep"
     def key(result):
         return sorted((m["rule"], m["line"]) for m in result.matches.get("a.py", []))
