@@ -184,3 +184,75 @@ def test_replay_without_cache_dir_and_dead_upstream_are_clear_errors(tmp_path):
         assert r.status_code == 502 and "after 3 attempts" in r.json()["error"]["message"]
         with pytest.raises(GatewayError, match="unreachable"):
             gw.check()
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and its key."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_upstream_is_verified_and_streams(tmp_path, monkeypatch):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    with ScriptedModelServer(MESSAGE, api_key=FAKE_KEY) as srv:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv._server.socket = ctx.wrap_socket(
+            srv._server.socket, server_side=True
+        )  # TLS in front of the script
+        https_url = srv.base_url.replace("http://", "https://")
+        with make_gateway(tmp_path / "untrusted", https_url) as gw, client(gw) as c:
+            r = c.post("/responses", json={"stream": True})
+            assert r.status_code == 502 and "SSL" in r.json()["error"]["message"]  # unknown CA: refused
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now trusted, as a corporate CA would be
+        with make_gateway(tmp_path / "trusted", https_url) as gw, client(gw) as c:
+            r = c.post("/responses", json={"stream": True})
+            assert r.status_code == 200 and "response.completed" in r.text
+        assert srv.requests[-1].headers["authorization"] == f"Bearer {FAKE_KEY}"
+
+
+def test_upstream_on_the_docker_bridge_address_is_reachable(tmp_path):
+    import subprocess
+
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "docker0"], capture_output=True, text=True, check=False
+    )
+    if "inet " not in out.stdout:
+        pytest.skip("no docker0 bridge on this host")
+    bridge_ip = out.stdout.split("inet ", 1)[1].split("/", 1)[0]
+    with ScriptedModelServer(MESSAGE, host=bridge_ip) as srv, make_gateway(tmp_path, srv.base_url) as gw:
+        with client(gw) as c:
+            assert c.post("/responses", json={"stream": True}).status_code == 200
