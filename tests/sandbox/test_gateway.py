@@ -198,7 +198,7 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -253,6 +253,9 @@ def test_upstream_on_the_docker_bridge_address_is_reachable(tmp_path):
     if "inet " not in out.stdout:
         pytest.skip("no docker0 bridge on this host")
     bridge_ip = out.stdout.split("inet ", 1)[1].split("/", 1)[0]
-    with ScriptedModelServer(MESSAGE, host=bridge_ip) as srv, make_gateway(tmp_path, srv.base_url) as gw:
-        with client(gw) as c:
-            assert c.post("/responses", json={"stream": True}).status_code == 200
+    with (
+        ScriptedModelServer(MESSAGE, host=bridge_ip) as srv,
+        make_gateway(tmp_path, srv.base_url) as gw,
+        client(gw) as c,
+    ):
+        assert c.post("/responses", json={"stream": True}).status_code == 200
