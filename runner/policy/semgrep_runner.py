@@ -151,7 +151,7 @@ def _collect(data: dict) -> tuple[dict[str, list[dict]], list[str]]:
             }
         )
     errors = [
-        f"{e.get('path', '')}: {e.get('type', '')} {str(e.get('message', ''))[:160]}".strip()
+        " ".join(f"{e.get('path') or 'rules'}: {e.get('type', '')} {str(e.get('message', ''))[:200]}".split())
         for e in data.get("errors", [])
     ]
     return matches, errors

@@ -184,3 +184,20 @@ def test_cache_reuses_results(repo):
     assert list((repo / ".codex" / "cache" / "policy").glob("*.json"))
     second = evaluate_changes(repo, staged_changeset(repo))
     assert [f.model_dump() for f in first.findings] == [f.model_dump() for f in second.findings]
+
+
+def test_online_audit_without_a_way_to_run_is_not_run(repo, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no pip-audit on PATH
+    report = check_staged(repo, {"requirements.txt": "click==8.1.7\n"},
+                          config={"security": {"dependencies": {"online_audit": True}}})  # fmt: skip
+    assert report.gates["security.dependencies.online"] == "not run"
+    assert any("pip-audit is not installed" in n for n in report.notes)
+
+
+def test_broken_extra_rule_is_reported_and_the_others_still_run(repo):
+    bad = "rules:\n  - id: broken\n    languages: [python]\n    severity: ERROR\n    message: x\n    pattern: 'os.system(('\n"
+    commit(repo, {"rules/bad.yaml": bad})
+    report = check_staged(repo, {"run.py": "import os\n\n\ndef go(x):\n    os.system(x)\n"},
+                          config={"security": {"semgrep": {"rules": ["rules"]}}}, use_cache=False)  # fmt: skip
+    assert "semgrep.python-os-system" in rules_of(report)
+    assert any("Invalid pattern" in n for n in report.notes)
