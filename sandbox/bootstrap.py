@@ -26,8 +26,11 @@ IMAGE_CHANGES = [
 
 def host_mirrors(apt_dir: Path = Path("/etc/apt")) -> tuple[str, str | None]:
     """The host's Debian mirror and security mirror, read from its apt sources (defaults if none)."""
-    files = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list")),
-             *sorted((apt_dir / "sources.list.d").glob("*.sources"))]
+    files = [
+        apt_dir / "sources.list",
+        *sorted((apt_dir / "sources.list.d").glob("*.list")),
+        *sorted((apt_dir / "sources.list.d").glob("*.sources")),
+    ]
     entries: list[tuple[str, str]] = []  # (uri, suites)
     for path in files:
         try:
@@ -40,7 +43,10 @@ def host_mirrors(apt_dir: Path = Path("/etc/apt")) -> tuple[str, str | None]:
                     m.group(1).lower(): m.group(2).strip()
                     for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE)
                 }
-                if fields.get("enabled", "yes").lower() == "no" or "deb" not in fields.get("types", "").split():
+                if (
+                    fields.get("enabled", "yes").lower() == "no"
+                    or "deb" not in fields.get("types", "").split()
+                ):
                     continue
                 for uri in fields.get("uris", "").split():
                     entries.append((uri, fields.get("suites", "")))
@@ -61,7 +67,9 @@ def host_mirrors(apt_dir: Path = Path("/etc/apt")) -> tuple[str, str | None]:
 
 def debootstrap_path() -> str:
     """Path of debootstrap, installing it with apt-get when missing."""
-    found = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None)
+    found = shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None
+    )
     if found:
         return found
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
@@ -70,7 +78,9 @@ def debootstrap_path() -> str:
         proc = subprocess.run(sudo + cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
-            raise ImageError(f"cannot install debootstrap ({' '.join(cmd)}): {tail[0]}; run images/host-deps.sh")
+            raise ImageError(
+                f"cannot install debootstrap ({' '.join(cmd)}): {tail[0]}; run images/host-deps.sh"
+            )
     return shutil.which("debootstrap") or "/usr/sbin/debootstrap"
 
 
@@ -126,7 +136,11 @@ def _run_logged(cmd: list[str], log, on_line: Callable[[str], None] | None) -> i
 
 
 def bootstrap_base(
-    repository: str, tag: str, *, log_path: Path, on_line: Callable[[str], None] | None = None,
+    repository: str,
+    tag: str,
+    *,
+    log_path: Path,
+    on_line: Callable[[str], None] | None = None,
     labels: dict[str, str] | None = None,
 ) -> str:
     """Debootstrap bookworm into a temp dir and import it as repository:tag; returns the image id."""

@@ -66,11 +66,19 @@ def image_tag(kind: str, *, base_image: str = DEFAULT_BASE) -> str:
         raise ImageError(f"unknown image kind {kind!r} (expected one of {', '.join(IMAGE_KINDS)})")
     if kind == "base":
         inputs = {
-            "kind": kind, "base_image": base_image, "recipe": bootstrap.RECIPE_VERSION,
-            "suite": bootstrap.SUITE, "variant": bootstrap.VARIANT, "changes": bootstrap.IMAGE_CHANGES,
+            "kind": kind,
+            "base_image": base_image,
+            "recipe": bootstrap.RECIPE_VERSION,
+            "suite": bootstrap.SUITE,
+            "variant": bootstrap.VARIANT,
+            "changes": bootstrap.IMAGE_CHANGES,
         }
     else:
-        inputs = {"kind": kind, "files": _context_files(kind), "base": image_tag("base", base_image=base_image)}
+        inputs = {
+            "kind": kind,
+            "files": _context_files(kind),
+            "base": image_tag("base", base_image=base_image),
+        }
     return f"{REPOSITORY}/{kind}:{_digest(inputs)}"
 
 
@@ -120,8 +128,16 @@ def list_images(*, base_image: str = DEFAULT_BASE) -> list[ImageInfo]:
             out.append(ImageInfo(kind=kind, tag=tag, built=False))
         else:
             attrs = img.attrs
-            out.append(ImageInfo(kind=kind, tag=tag, built=True, image_id=img.id,
-                                 size=attrs.get("Size"), created=attrs.get("Created")))
+            out.append(
+                ImageInfo(
+                    kind=kind,
+                    tag=tag,
+                    built=True,
+                    image_id=img.id,
+                    size=attrs.get("Size"),
+                    created=attrs.get("Created"),
+                )
+            )
     return out
 
 
@@ -148,7 +164,10 @@ def _order(kinds: list[str] | None) -> list[str]:
 
 
 def ensure_images(
-    kinds: list[str] | None = None, *, base_image: str = DEFAULT_BASE, progress: Progress | None = None,
+    kinds: list[str] | None = None,
+    *,
+    base_image: str = DEFAULT_BASE,
+    progress: Progress | None = None,
     force: bool = False,
 ) -> dict[str, str]:
     """Build what is missing or stale (everything with force); returns {kind: tag} for `kinds`."""
@@ -188,10 +207,15 @@ def _ensure_base(client, base_image: str, report: Progress, force: bool) -> str:
         source.tag(repo, version)
         report("base", "step", f"using {base_image}")
     else:
-        report("base", "step", f"{base_image} unavailable; debootstrap {bootstrap.SUITE} ({bootstrap.VARIANT})")
+        report(
+            "base", "step", f"{base_image} unavailable; debootstrap {bootstrap.SUITE} ({bootstrap.VARIANT})"
+        )
         log = _new_log("base")
         bootstrap.bootstrap_base(
-            repo, version, log_path=log, on_line=lambda line: report("base", "step", line),
+            repo,
+            version,
+            log_path=log,
+            on_line=lambda line: report("base", "step", line),
             labels={LABEL_KIND: "base", LABEL_HASH: version},
         )
     img = client.images.get(tag)
@@ -229,7 +253,9 @@ def _ensure_derived(client, kind: str, base_image: str, base_id: str, report: Pr
     wheels = _download_wheels(kind, report)
     ctx = _make_context(kind, wheels)
     try:
-        _docker_build(client, kind, tag, ctx, image_tag("base", base_image=base_image), base_id, report, force)
+        _docker_build(
+            client, kind, tag, ctx, image_tag("base", base_image=base_image), base_id, report, force
+        )
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
     _retag_latest(client, client.images.get(tag), kind)
@@ -291,10 +317,28 @@ def _download_wheels(kind: str, report: Progress) -> list[Path]:
     if missing:
         report(kind, "step", f"downloading {', '.join(missing)}")
         arch = platform.machine()
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "--implementation", "cp", "--python-version", WHEEL_PYTHON,
-               "--platform", f"manylinux_2_17_{arch}", "--platform", f"manylinux2014_{arch}",
-               "--platform", f"manylinux1_{arch}", "-d", str(wheel_dir), *missing]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            WHEEL_PYTHON,
+            "--platform",
+            f"manylinux_2_17_{arch}",
+            "--platform",
+            f"manylinux2014_{arch}",
+            "--platform",
+            f"manylinux1_{arch}",
+            "-d",
+            str(wheel_dir),
+            *missing,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             lines = (proc.stderr or proc.stdout).strip().splitlines() or ["?"]
@@ -343,8 +387,14 @@ def _docker_build(client, kind, tag, ctx: Path, base_tag: str, base_id: str, rep
     with open(log, "w") as fh:
         try:
             stream = api.build(
-                path=str(ctx), tag=tag, buildargs={"BASE": base_tag}, rm=True, forcerm=True, pull=False,
-                nocache=force, decode=True,
+                path=str(ctx),
+                tag=tag,
+                buildargs={"BASE": base_tag},
+                rm=True,
+                forcerm=True,
+                pull=False,
+                nocache=force,
+                decode=True,
                 labels={LABEL_KIND: kind, LABEL_HASH: version, LABEL_BASE_ID: base_id},
             )
             for chunk in stream:

@@ -12,7 +12,9 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("build")
 def build(
     ctx: typer.Context,
-    kind: list[str] | None = typer.Option(None, "--kind", "-k", help="Image kind (base, codex, python); repeatable."),
+    kind: list[str] | None = typer.Option(
+        None, "--kind", "-k", help="Image kind (base, codex, python); repeatable."
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the tagged image exists."),
 ) -> None:
     """Build the sandbox images that are missing or out of date."""
@@ -38,13 +40,18 @@ def _build_with_progress(a, kinds, base_image: str, force: bool) -> dict[str, st
     from sandbox.images import ensure_images
 
     if not a.err_console.is_terminal:  # CI logs: a line per milestone instead of a live display
+
         def log(kind: str, event: str, message: str) -> None:
             if event != "step":
                 a.err_console.print(f"{kind}: {event} {escape(message)}")
 
         return ensure_images(kinds, base_image=base_image, progress=log, force=force)
-    columns = (SpinnerColumn(), TextColumn("[bold]{task.fields[kind]:<7}"), TimeElapsedColumn(),
-               TextColumn("{task.description}"))
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[kind]:<7}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
     with Progress(*columns, console=a.err_console, transient=False) as progress:
         tasks: dict[str, int] = {}
 
@@ -81,7 +88,9 @@ def list_cmd(ctx: typer.Context) -> None:
             table.add_column(name, no_wrap=True)
         for i in infos:
             size = f"{i.size / 1e6:.0f}M" if i.size else "-"
-            table.add_row(i.kind, "yes" if i.built else "no", size, (i.created or "-")[:16].replace("T", " "), i.tag)
+            table.add_row(
+                i.kind, "yes" if i.built else "no", size, (i.created or "-")[:16].replace("T", " "), i.tag
+            )
         a.console.print(table)
 
     a.emit([asdict(i) for i in infos], human=human)

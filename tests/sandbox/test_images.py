@@ -217,35 +217,15 @@ def test_require_image_names_the_fix_when_missing():
 @pytest.mark.docker
 def test_cli_images_list_and_build_json():
     tags = _require_built()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run(
-        [sys.executable, "-m", "runner.cli", "images", "list", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+        [*CLI, "images", "list", "--json"], capture_output=True, text=True, timeout=60, check=False
     )
-    if proc.returncode != 0 and "No module named runner.cli.__main__" in proc.stderr:
-        proc = subprocess.run(
-            ["codex-sandbox", "images", "list", "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert [r["kind"] for r in rows] == list(images.IMAGE_KINDS)
     assert all(r["built"] and r["tag"] == tags[r["kind"]] and r["size"] > 0 for r in rows)
     built = subprocess.run(
-        ["codex-sandbox", "images", "build", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+        [*CLI, "images", "build", "--json"], capture_output=True, text=True, timeout=120, check=False
     )
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout) == tags
@@ -255,7 +235,7 @@ def test_cli_images_list_and_build_json():
 def test_cli_unreachable_engine_is_exit_4():
     env = {**os.environ, "DOCKER_HOST": "tcp://127.0.0.1:9"}
     proc = subprocess.run(
-        ["codex-sandbox", "images", "list"], capture_output=True, text=True, env=env, timeout=60, check=False
+        [*CLI, "images", "list"], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert proc.returncode == 4
     assert proc.stderr.strip().startswith("error: Docker engine unreachable")
