@@ -23,8 +23,13 @@ def make_repo(path: Path, files: int) -> Path:
         d = path / f"pkg{i // 500:03d}"
         d.mkdir(exist_ok=True)
         (d / f"mod{i:05d}.py").write_text(f"VALUE = {i}\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    }
     subprocess.run(["git", "-C", str(path), "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", str(path), "commit", "-q", "-m", "bench"], check=True, env=env)
     return path
@@ -64,7 +69,9 @@ def breakdown(repo: Path, image: str, runs: int) -> dict[str, float]:
         cm = WorktreeManager(repo).checkout(run_id)
         wt = cm.__enter__()
         t1 = time.perf_counter()
-        run_container(RunSpec(image=image, command=["true"], workspace=wt.path, labels=run_labels(repo, run_id)))
+        run_container(
+            RunSpec(image=image, command=["true"], workspace=wt.path, labels=run_labels(repo, run_id))
+        )
         t2 = time.perf_counter()
         extract_changes(wt)
         t3 = time.perf_counter()
@@ -98,8 +105,12 @@ def main() -> None:
             br.append(timed(bare))
         sb_med, br_med = statistics.median(sb), statistics.median(br)
         print(f"image: {image}; {args.runs} runs each, alternated")
-        print(f"sandbox run -- true (20-file repo): median {sb_med:.3f}s  (min {min(sb):.3f}, max {max(sb):.3f})")
-        print(f"docker run --rm true (bare):        median {br_med:.3f}s  (min {min(br):.3f}, max {max(br):.3f})")
+        print(
+            f"sandbox run -- true (20-file repo): median {sb_med:.3f}s  (min {min(sb):.3f}, max {max(sb):.3f})"
+        )
+        print(
+            f"docker run --rm true (bare):        median {br_med:.3f}s  (min {min(br):.3f}, max {max(br):.3f})"
+        )
         ratio = sb_med / br_med
         print(f"ratio sandbox/bare: {ratio:.2f}  (target <= 1.5: {'ok' if ratio <= 1.5 else 'MISSED'})")
 
@@ -111,13 +122,18 @@ def main() -> None:
         print(f"sandbox run -- true, 20-file repo:     median {sm_med:.3f}s")
         print(f"sandbox run -- true, 20,000-file repo: median {lg_med:.3f}s")
         size_ratio = lg_med / sm_med
-        print(f"ratio large/small: {size_ratio:.2f}  (target <= 2.0: {'ok' if size_ratio <= 2.0 else 'MISSED'})")
+        print(
+            f"ratio large/small: {size_ratio:.2f}  (target <= 2.0: {'ok' if size_ratio <= 2.0 else 'MISSED'})"
+        )
 
         print("in-process medians per phase (no interpreter start-up, one Docker client):")
         for name, repo in (("20-file", small), ("20,000-file", large)):
             parts = breakdown(repo, image, args.runs)
-            print(f"  {name:12} " + "  ".join(f"{k} {v:.3f}s" for k, v in parts.items())
-                  + f"  total {sum(parts.values()):.3f}s")
+            print(
+                f"  {name:12} "
+                + "  ".join(f"{k} {v:.3f}s" for k, v in parts.items())
+                + f"  total {sum(parts.values()):.3f}s"
+            )
 
 
 if __name__ == "__main__":

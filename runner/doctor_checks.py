@@ -38,7 +38,10 @@ def check_images(base_image: str) -> Check:
     missing = [i.kind for i in infos if not i.built]
     if missing:
         return Check(
-            name="images", ok=False, detail=f"not built: {', '.join(missing)}", fix="run `codex-sandbox images build`"
+            name="images",
+            ok=False,
+            detail=f"not built: {', '.join(missing)}",
+            fix="run `codex-sandbox images build`",
         )
     return Check(name="images", ok=True, detail=", ".join(i.tag for i in infos))
 
@@ -52,19 +55,28 @@ def check_seccomp(base_image: str) -> Check:
 
     built = [i for i in list_images(base_image=base_image) if i.built]
     if not built:
-        return Check(name="seccomp", ok=False, detail="no image to test with", fix="run `codex-sandbox images build`")
+        return Check(
+            name="seccomp", ok=False, detail="no image to test with", fix="run `codex-sandbox images build`"
+        )
     out: list[str] = []
     try:
         result = run_container(
-            RunSpec(image=built[0].tag or latest_tag(built[0].kind), command=["cat", "/proc/self/status"],
-                    limits=LimitsConfig(timeout_s=30)),
+            RunSpec(
+                image=built[0].tag or latest_tag(built[0].kind),
+                command=["cat", "/proc/self/status"],
+                limits=LimitsConfig(timeout_s=30),
+            ),
             on_output=out.append,
         )
     except SandboxError as exc:
         return Check(name="seccomp", ok=False, detail=str(exc), fix="check the engine's seccomp support")
     status = "".join(out)
     fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-    if result.ok and fields.get("Seccomp", "").strip() == "2" and fields.get("CapEff", "").strip("0 \n") == "":
+    if (
+        result.ok
+        and fields.get("Seccomp", "").strip() == "2"
+        and fields.get("CapEff", "").strip("0 \n") == ""
+    ):
         return Check(name="seccomp", ok=True, detail="profile enforced (Seccomp: 2), no capabilities")
     return Check(
         name="seccomp",
@@ -86,7 +98,10 @@ def check_disk(path: Path) -> Check:
     free_gb = shutil.disk_usage(path).free / 1024**3
     if free_gb < MIN_FREE_GB:
         return Check(
-            name="disk", ok=False, detail=f"{free_gb:.1f} GiB free at {path}", fix="free space or run `docker system prune`"
+            name="disk",
+            ok=False,
+            detail=f"{free_gb:.1f} GiB free at {path}",
+            fix="free space or run `docker system prune`",
         )
     return Check(name="disk", ok=True, detail=f"{free_gb:.1f} GiB free at {path}")
 

@@ -51,8 +51,12 @@ def commented_config() -> str:
     """Every config key with its default and description, all commented out."""
     from runner.config import AppConfig
 
-    lines = ["# codex-sandbox project configuration.", "# Layers: defaults < ~/.codex/config.yaml < this file"
-             " < CODEX_* env < flags.", "# Uncomment a key to change it.", ""]
+    lines = [
+        "# codex-sandbox project configuration.",
+        "# Layers: defaults < ~/.codex/config.yaml < this file < CODEX_* env < flags.",
+        "# Uncomment a key to change it.",
+        "",
+    ]
     default = AppConfig()
     _emit(default, default.model_dump(mode="json"), 0, lines)
     return "\n".join(lines) + "\n"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,7 +26,9 @@ class SandboxRunRequest(BaseModel):
     keep: bool = False
     base: str = "HEAD"
     run_id: str | None = None
-    base_image: str = Field("debian:bookworm-slim", description="Configured base (the codex image tag depends on it).")
+    base_image: str = Field(
+        "debian:bookworm-slim", description="Configured base (the codex image tag depends on it)."
+    )
 
 
 class SandboxOutcome(BaseModel):
@@ -97,7 +99,13 @@ def sandbox_run(
         patch_path = run_dir / "diff.patch"
         atomic_write(patch_path, changes.patch)
     return SandboxOutcome(
-        run_id=run_id, branch=branch, image=image, result=result, changes=changes, run_dir=run_dir, patch_path=patch_path
+        run_id=run_id,
+        branch=branch,
+        image=image,
+        result=result,
+        changes=changes,
+        run_dir=run_dir,
+        patch_path=patch_path,
     )
 
 

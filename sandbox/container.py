@@ -7,9 +7,9 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -147,7 +147,11 @@ def container_kwargs(spec: RunSpec, user: str) -> dict:
         read_only=True,
         tmpfs={"/tmp": tmpfs_opts + ",mode=1777", HOME: f"{tmpfs_opts},mode=700,uid={uid},gid={gid}"},
         mounts=[DockerMount(**_snake(m)) for m in mounts],  # DockerMount is a dict: tests read it
-        **({"network_mode": spec.network} if spec.network in ("none", "bridge") else {"network": spec.network}),
+        **(
+            {"network_mode": spec.network}
+            if spec.network in ("none", "bridge")
+            else {"network": spec.network}
+        ),
         pids_limit=lim.pids,
         mem_limit=lim.memory,
         memswap_limit=lim.memory,

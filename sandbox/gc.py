@@ -111,7 +111,9 @@ def _reap_worktrees(repo: Path, live_runs: set[str], include_live: bool) -> list
         WorktreeManager = None
     removed: list[str] = []
     if WorktreeManager is not None:
-        removed = [str(p) for p in WorktreeManager(repo).gc(frozenset() if include_live else frozenset(live_runs))]
+        removed = [
+            str(p) for p in WorktreeManager(repo).gc(frozenset() if include_live else frozenset(live_runs))
+        ]
     # a safe, idempotent prune of worktree records whose directory is gone
     subprocess.run(
         ["git", "-C", str(repo), "worktree", "prune"],

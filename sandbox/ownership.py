@@ -7,8 +7,8 @@ us chown anything outside it (the container is gone before `hand_back` runs).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 def is_root_host() -> bool:

@@ -15,8 +15,23 @@ PROFILE_PATH = Path(__file__).parent / "data" / "seccomp.json"
 
 # Calls that must never be allowed, whatever the upstream profile says.
 FORBIDDEN = frozenset(
-    {"io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace", "process_vm_readv", "process_vm_writev",
-     "keyctl", "add_key", "request_key", "unshare", "setns", "mount", "umount2", "bpf", "perf_event_open"}
+    {
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+        "ptrace",
+        "process_vm_readv",
+        "process_vm_writev",
+        "keyctl",
+        "add_key",
+        "request_key",
+        "unshare",
+        "setns",
+        "mount",
+        "umount2",
+        "bpf",
+        "perf_event_open",
+    }
 )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 MIN_INTERVAL_S = 1.0
 MAX_ENTRIES = 500_000  # past this many entries the tree counts as over the cap (a file-count bomb)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from runner.cli.context import get_app
@@ -33,19 +31,19 @@ def parse_limits(current, updates: dict):
 @app.command("run", context_settings={"allow_interspersed_args": False})
 def run(
     ctx: typer.Context,
-    command: List[str] = typer.Argument(..., help="The command to run in the sandbox (after --)."),
-    image: Optional[str] = typer.Option(None, "--image", help="Image (default: codex-sandbox/codex)."),
-    network: Optional[str] = typer.Option(None, "--network", help="none (default) or a Docker network name."),
-    timeout: Optional[int] = typer.Option(None, "--timeout", min=1, help="Seconds before the run is killed."),
-    memory: Optional[str] = typer.Option(None, "--memory", help="Memory limit, e.g. 512m, 2g."),
-    cpus: Optional[float] = typer.Option(None, "--cpus", min=0.01, help="CPU limit in cores."),
-    pids: Optional[int] = typer.Option(None, "--pids", min=16, help="Process limit."),
+    command: list[str] = typer.Argument(..., help="The command to run in the sandbox (after --)."),
+    image: str | None = typer.Option(None, "--image", help="Image (default: codex-sandbox/codex)."),
+    network: str | None = typer.Option(None, "--network", help="none (default) or a Docker network name."),
+    timeout: int | None = typer.Option(None, "--timeout", min=1, help="Seconds before the run is killed."),
+    memory: str | None = typer.Option(None, "--memory", help="Memory limit, e.g. 512m, 2g."),
+    cpus: float | None = typer.Option(None, "--cpus", min=0.01, help="CPU limit in cores."),
+    pids: int | None = typer.Option(None, "--pids", min=16, help="Process limit."),
     keep: bool = typer.Option(False, "--keep", help="Keep the run's branch and patch (never a live tree)."),
     base: str = typer.Option("HEAD", "--base", help="Revision the worktree starts from."),
 ) -> None:
     """Run CMD in a hardened container over a fresh worktree; print the change set it left."""
-    from runner.sandbox_run import SandboxRunRequest, sandbox_run
     from runner.cli.sandbox_render import render_outcome, stream_printer
+    from runner.sandbox_run import SandboxRunRequest, sandbox_run
 
     a = get_app(ctx)
     repo = a.repo_root()
@@ -97,7 +95,12 @@ def ps(
         table = Table("NAME", "STATUS", "RUN", "KIND", "IMAGE", "OWNER PID", "CREATED")
         for r in rows:
             owner = f"{r['owner_pid']}" + ("" if r["owner_alive"] else " (dead)")
-            table.add_row(*(str(x or "") for x in (r["name"], r["status"], r["run"], r["kind"], r["image"], owner, r["created"])))
+            table.add_row(
+                *(
+                    str(x or "")
+                    for x in (r["name"], r["status"], r["run"], r["kind"], r["image"], owner, r["created"])
+                )
+            )
         a.console.print(table)
 
     a.emit({"sandboxes": rows}, human=human)
@@ -106,8 +109,12 @@ def ps(
 @app.command("gc")
 def gc(
     ctx: typer.Context,
-    include_live: bool = typer.Option(False, "--include-live", help="Also remove sandboxes whose owner still runs."),
-    all_repos: bool = typer.Option(False, "--all", help="Reap every repository's leftovers, not just this one's."),
+    include_live: bool = typer.Option(
+        False, "--include-live", help="Also remove sandboxes whose owner still runs."
+    ),
+    all_repos: bool = typer.Option(
+        False, "--all", help="Reap every repository's leftovers, not just this one's."
+    ),
 ) -> None:
     """Remove containers and worktrees left behind by crashed runs."""
     from sandbox.gc import reap

@@ -33,10 +33,16 @@ def test_init_creates_commented_config_and_exclude(repo, monkeypatch, capsys):
 
 def test_uncommented_config_is_valid_and_equal_to_defaults():
     text = commented_config()
-    body = "\n".join(line[2:] for line in text.splitlines()
-                     if line.startswith("# ") and not line[2:].lstrip().startswith("#") and line[2:].strip()
-                     and not line.startswith("# codex-sandbox") and not line.startswith("# Layers")
-                     and not line.startswith("# Uncomment"))
+    body = "\n".join(
+        line[2:]
+        for line in text.splitlines()
+        if line.startswith("# ")
+        and not line[2:].lstrip().startswith("#")
+        and line[2:].strip()
+        and not line.startswith("# codex-sandbox")
+        and not line.startswith("# Layers")
+        and not line.startswith("# Uncomment")
+    )
     data = yaml.safe_load(body)
     assert AppConfig.model_validate(data) == AppConfig()
 

@@ -7,13 +7,12 @@ import signal
 import threading
 
 import pytest
+from sandbox_images import probe_image
 
 from sandbox import labels as lbl
 from sandbox.container import Mount, RunSpec, run_container
 from sandbox.errors import ContainerError, ImageError
 from sandbox.settings import LimitsConfig
-
-from sandbox_images import probe_image
 
 pytestmark = pytest.mark.docker
 
@@ -25,7 +24,13 @@ def _exists(run_id: str) -> bool:
 
 
 def _spec(image: str, run_id: str, **kw) -> RunSpec:
-    return RunSpec(image=image, command=["sleep", "30"], labels={lbl.RUN: run_id}, limits=LimitsConfig(timeout_s=60), **kw)
+    return RunSpec(
+        image=image,
+        command=["sleep", "30"],
+        labels={lbl.RUN: run_id},
+        limits=LimitsConfig(timeout_s=60),
+        **kw,
+    )
 
 
 def _later(seconds: float, fn) -> threading.Timer:
@@ -70,8 +75,14 @@ def test_missing_command_and_bad_mount(tmp_path):
     assert result.exit_code == 127 and not result.ok  # the init reports the failed exec
     assert not _exists("nocmd-test")
     with pytest.raises(ContainerError):
-        run_container(RunSpec(image=image, command=["true"], labels={lbl.RUN: "nostart-test"},
-                              mounts=[Mount(source=tmp_path / "missing", target="/data")]))
+        run_container(
+            RunSpec(
+                image=image,
+                command=["true"],
+                labels={lbl.RUN: "nostart-test"},
+                mounts=[Mount(source=tmp_path / "missing", target="/data")],
+            )
+        )
     assert not _exists("nostart-test")
 
 
@@ -85,8 +96,11 @@ def test_output_streamed_to_log_and_callback(tmp_path):
     log = tmp_path / "logs" / "out.log"
     chunks: list[str] = []
     result = run_container(
-        RunSpec(image=image, command=["bash", "-c", "echo one; echo two >&2; printf 'caf\\xc3\\xa9\\n'; exit 3"],
-                log_path=log),
+        RunSpec(
+            image=image,
+            command=["bash", "-c", "echo one; echo two >&2; printf 'caf\\xc3\\xa9\\n'; exit 3"],
+            log_path=log,
+        ),
         on_output=chunks.append,
     )
     assert result.exit_code == 3 and not result.ok and result.reason == "exit code 3"

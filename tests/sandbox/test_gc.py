@@ -6,11 +6,10 @@ import os
 import subprocess
 
 import pytest
+from sandbox_images import probe_image
 
 from sandbox import labels as lbl
 from sandbox.gc import list_sandboxes, pid_alive, reap
-
-from sandbox_images import probe_image
 
 pytestmark = pytest.mark.docker
 
@@ -25,7 +24,9 @@ def _create(repo, run_id: str, pid: int):
     from sandbox.docker_client import get_client
 
     labels = lbl.run_labels(repo, run_id, kind="sandbox", pid=pid)
-    return get_client().containers.create(probe_image(), ["sleep", "30"], labels=labels, name=f"gc-test-{run_id}")
+    return get_client().containers.create(
+        probe_image(), ["sleep", "30"], labels=labels, name=f"gc-test-{run_id}"
+    )
 
 
 def test_pid_alive():
@@ -47,7 +48,9 @@ def test_reap_removes_orphans_and_keeps_live_runs(repo, tmp_path):
         report = reap(repo)
         assert report.containers == [dead.name]
         assert {r["run"] for r in list_sandboxes(repo)} == {"gc-live"}
-        assert {r["run"] for r in list_sandboxes(other)} == {"gc-foreign"}  # another repo's orphan is not ours
+        assert {r["run"] for r in list_sandboxes(other)} == {
+            "gc-foreign"
+        }  # another repo's orphan is not ours
         assert reap(repo, include_live=True).containers == [live.name]
         assert reap(repo).containers == []
     finally:

@@ -36,7 +36,9 @@ def test_hand_over_and_back_do_not_follow_symlinks(tmp_path):
     changed = hand_back(ws, 0, 0, since)
     assert changed >= 1 and os.lstat(ws / "sub" / "new").st_uid == 0
     hand_back(ws, 0, 0)
-    assert all(os.lstat(p).st_uid == 0 for p in (ws, ws / "sub", ws / "sub" / "f", ws / "dirlink", ws / "filelink"))
+    assert all(
+        os.lstat(p).st_uid == 0 for p in (ws, ws / "sub", ws / "sub" / "f", ws / "dirlink", ws / "filelink")
+    )
     assert os.lstat(outside).st_uid == 0
 
 

@@ -16,7 +16,7 @@ from runner.cli.main import main
 from sandbox import labels as lbl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-from sandbox_images import probe_image  # noqa: E402
+from sandbox_images import probe_image
 
 pytestmark = pytest.mark.docker
 
@@ -28,8 +28,11 @@ def _json(out: str) -> dict:
 def _repo_state(repo: Path) -> dict:
     git_dir = repo / ".git"
     return {
-        "refs": subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(refname) %(objectname)"],
-                               capture_output=True, text=True).stdout,
+        "refs": subprocess.run(
+            ["git", "-C", str(repo), "for-each-ref", "--format=%(refname) %(objectname)"],
+            capture_output=True,
+            text=True,
+        ).stdout,
         "HEAD": (git_dir / "HEAD").read_bytes(),
         "index": (git_dir / "index").read_bytes(),
     }
@@ -38,13 +41,30 @@ def _repo_state(repo: Path) -> dict:
 def test_run_prints_change_set_as_json(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     before = _repo_state(repo)
-    code = main(["sandbox", "run", "--json", "--image", probe_image(), "--",
-                 "bash", "-c", "echo hi; echo '# more' >> app.py; printf 'x\\033[31m\\n' > new.txt; rm README.md"])
+    code = main(
+        [
+            "sandbox",
+            "run",
+            "--json",
+            "--image",
+            probe_image(),
+            "--",
+            "bash",
+            "-c",
+            "echo hi; echo '# more' >> app.py; printf 'x\\033[31m\\n' > new.txt; rm README.md",
+        ]
+    )
     data = _json(capsys.readouterr().out)
     assert code == 0, data
     assert data["result"]["ok"] and data["result"]["exit_code"] == 0
-    assert data["stats"] == {"files_added": 1, "files_modified": 1, "files_deleted": 1,
-                             "lines_added": 2, "lines_removed": 1, "binary_files": 0}
+    assert data["stats"] == {
+        "files_added": 1,
+        "files_modified": 1,
+        "files_deleted": 1,
+        "lines_added": 2,
+        "lines_removed": 1,
+        "binary_files": 0,
+    }
     assert "+# more" in data["patch"]
     assert _repo_state(repo) == before  # nothing committed, nothing checked out
     log = repo / ".codex" / "runs" / "sandbox" / data["run_id"] / "output.log"
@@ -53,8 +73,18 @@ def test_run_prints_change_set_as_json(repo, monkeypatch, capsys):
 
 def test_run_human_output_escapes_control_characters(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
-    code = main(["sandbox", "run", "--image", probe_image(), "--", "bash", "-c",
-                 "printf 'evil\\033]0;title\\007\\n' > new.txt; printf 'out\\033[2J\\n'"])
+    code = main(
+        [
+            "sandbox",
+            "run",
+            "--image",
+            probe_image(),
+            "--",
+            "bash",
+            "-c",
+            "printf 'evil\\033]0;title\\007\\n' > new.txt; printf 'out\\033[2J\\n'",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     assert "\x1b" not in captured.out and "\x1b" not in captured.err and "\x07" not in captured.out
@@ -69,8 +99,23 @@ def test_failed_command_timeout_and_oom_exit_1(repo, monkeypatch, capsys):
     assert "command failed: exit code 1" in capsys.readouterr().err
     assert main(["sandbox", "run", "--image", image, "--timeout", "1", "--", "sleep", "30"]) == 1
     assert "timed out" in capsys.readouterr().err
-    assert main(["sandbox", "run", "--image", image, "--memory", "64m", "--", "bash", "-c",
-                 "head -c 400m /dev/zero | tail"]) == 1
+    assert (
+        main(
+            [
+                "sandbox",
+                "run",
+                "--image",
+                image,
+                "--memory",
+                "64m",
+                "--",
+                "bash",
+                "-c",
+                "head -c 400m /dev/zero | tail",
+            ]
+        )
+        == 1
+    )
     assert "out of memory" in capsys.readouterr().err
 
 
@@ -110,7 +155,9 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
     before = _repo_state(repo)
     proc = subprocess.Popen(
         ["codex-sandbox", "sandbox", "run", "--image", probe_image(), "--", "sleep", "60"],
-        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while not _running(repo):
@@ -119,7 +166,9 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert _running(repo)  # the orphan outlives its owner...
-    gc = subprocess.run(["codex-sandbox", "sandbox", "gc", "--json"], cwd=repo, capture_output=True, text=True)
+    gc = subprocess.run(
+        ["codex-sandbox", "sandbox", "gc", "--json"], cwd=repo, capture_output=True, text=True
+    )
     assert gc.returncode == 0, gc.stderr
     report = _json(gc.stdout)
     assert len(report["containers"]) == 1 and report["worktrees"]
@@ -128,16 +177,21 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
     assert not get_client().containers.list(all=True, filters={"label": f"{lbl.REPO_ID}={lbl.repo_id(repo)}"})
     trees = state_dir_for(repo) / "worktrees"
     assert not [p for p in trees.iterdir() if p.is_dir()] if trees.exists() else True
-    listed = subprocess.run(["git", "-C", str(repo), "worktree", "list", "--porcelain"],
-                            capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "worktree", "list", "--porcelain"], capture_output=True, text=True
+    ).stdout
     assert listed.count("worktree ") == 1
     assert _repo_state(repo) == before
 
 
 def test_ps_lists_a_running_sandbox(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
-    proc = subprocess.Popen(["codex-sandbox", "sandbox", "run", "--image", probe_image(), "--", "sleep", "30"],
-                            cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["codex-sandbox", "sandbox", "run", "--image", probe_image(), "--", "sleep", "30"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while not _running(repo):
@@ -155,14 +209,28 @@ def test_ps_lists_a_running_sandbox(repo, monkeypatch, capsys):
 
 def test_keep_keeps_branch_and_patch_but_no_tree(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
-    code = main(["sandbox", "run", "--json", "--keep", "--image", probe_image(), "--", "bash", "-c",
-                 "echo kept > kept.txt"])
+    code = main(
+        [
+            "sandbox",
+            "run",
+            "--json",
+            "--keep",
+            "--image",
+            probe_image(),
+            "--",
+            "bash",
+            "-c",
+            "echo kept > kept.txt",
+        ]
+    )
     data = _json(capsys.readouterr().out)
     assert code == 0 and data["kept"]
     assert "+kept" in Path(data["patch_path"]).read_text()
-    branches = subprocess.run(["git", "-C", str(repo), "branch", "--list", data["branch"]],
-                              capture_output=True, text=True).stdout
+    branches = subprocess.run(
+        ["git", "-C", str(repo), "branch", "--list", data["branch"]], capture_output=True, text=True
+    ).stdout
     assert data["branch"] in branches
-    listed = subprocess.run(["git", "-C", str(repo), "worktree", "list", "--porcelain"],
-                            capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "worktree", "list", "--porcelain"], capture_output=True, text=True
+    ).stdout
     assert f"branch refs/heads/{data['branch']}" not in listed  # no live tree on the kept branch
