@@ -387,13 +387,15 @@ class Store:
 
     def lifecycle(self) -> LifecycleInfo:
         row = self.db.execute("SELECT state, entered_at, reason FROM lifecycle_state WHERE id = 1").fetchone()
+        # model_construct: our own row needs no validation, and building the validator costs start-up time.
         if row is None:
-            return LifecycleInfo(state="IDLE", entered_at=utcnow(), reason="")
-        return LifecycleInfo(**dict(row))
+            return LifecycleInfo.model_construct(state="IDLE", entered_at=utcnow(), reason="")
+        return LifecycleInfo.model_construct(**dict(row))
 
     def lifecycle_state(self) -> str:
         """The current lifecycle state name."""
-        return self.lifecycle().state
+        row = self.db.execute("SELECT state FROM lifecycle_state WHERE id = 1").fetchone()
+        return row[0] if row else "IDLE"
 
     def set_lifecycle_state(self, state: str, reason: str) -> None:
         """Low-level write used by lifecycle.transition (which checks TRANSITIONS and checkpoints)."""

@@ -114,34 +114,52 @@ class ErrorOutput(View):
     error: Inner
 
 
-def build_status(store: Store) -> StatusReport:
-    """Fill the status report from the store (read-only)."""
+def build_status(store: "Store") -> StatusReport:
+    """Fill the status report from the store (read-only).
+
+    Raw queries and model_construct: `status` must start fast, and building pydantic validators
+    for models it only reads would cost more than the queries.
+    """
+    import json
+    from types import SimpleNamespace
+
     from runner import dag, lifecycle
     from runner.lock import holder_if_locked
 
+    db = store.db
     info = store.lifecycle()
-    plan = store.plan()
-    tasks = [t for t in store.list_tasks() if t.status != "skipped"]
+    plan = db.execute("SELECT version, status FROM plans ORDER BY version DESC LIMIT 1").fetchone()
+    nodes = [
+        SimpleNamespace(id=r[0], dependencies=json.loads(r[1] or "[]"), status=r[2], priority=r[3])
+        for r in db.execute("SELECT id, dependencies, status, priority FROM tasks WHERE status != 'skipped'")
+    ]
     counts: dict[str, int] = {}
-    for t in tasks:
+    for t in nodes:
         counts[t.status] = counts.get(t.status, 0) + 1
     done = counts.get("completed", 0)
     tokens_in, tokens_out = store.tokens_spent()
-    return StatusReport(
+    row = db.execute("SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT 1").fetchone()
+    last_run = None
+    if row is not None:
+        data = dict(row)
+        data["commit"] = data.pop("commit_sha")
+        data["details"] = json.loads(data["details"] or "{}")
+        last_run = Run.model_construct(**data)
+    return StatusReport.model_construct(
         repo=str(store.root),
         state=info.state,
         entered_at=info.entered_at,
         reason=info.reason,
         timed_out=lifecycle.timeout_status(store),
-        mode="lifecycle" if store.has_plan() else "adhoc",
-        plan_version=plan.version if plan else None,
-        plan_status=plan.status if plan else None,
-        progress=Progress(
-            total=len(tasks), by_status=counts, ready=[t.id for t in dag.ready(tasks)],
-            percent_complete=round(100.0 * done / len(tasks), 1) if tasks else 0.0,
+        mode="lifecycle" if plan else "adhoc",
+        plan_version=plan[0] if plan else None,
+        plan_status=plan[1] if plan else None,
+        progress=Progress.model_construct(
+            total=len(nodes), by_status=counts, ready=[t.id for t in dag.ready(nodes)],
+            percent_complete=round(100.0 * done / len(nodes), 1) if nodes else 0.0,
         ),
-        last_run=store.last_run(),
-        running=[r.id for r in store.list_runs(status="running")],
-        tokens=TokenTotals(input=tokens_in, output=tokens_out),
+        last_run=last_run,
+        running=[r[0] for r in db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY started_at")],
+        tokens=TokenTotals.model_construct(input=tokens_in, output=tokens_out),
         lock=holder_if_locked(store.root),
     )

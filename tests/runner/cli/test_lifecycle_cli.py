@@ -133,3 +133,22 @@ def test_every_lifecycle_command_has_help(capsys):
                  ["config", "validate"]):
         code, out, _ = cli(capsys, *args, "--help")
         assert code == 0 and "Usage" in out
+
+
+def test_timed_out_state_is_reported_then_failed_by_the_next_command(here, capsys):
+    with Store.open(here) as s:
+        s.insert_plan(PlanVersion(version=1))
+        lifecycle.transition(s, "PLANNING", reason="t")
+        with s.transaction() as db:  # pretend everything happened 11 minutes ago
+            db.execute("UPDATE lifecycle_state SET entered_at = '2000-01-01T00:00:00+00:00'")
+            db.execute("UPDATE audit_log SET ts = '2000-01-01T00:00:00+00:00'")
+    code, out, _ = cli(capsys, "status", "--json")
+    report = check_schema("status", out)
+    assert report["state"] == "PLANNING" and report["timed_out"]["timeout_s"] == 600
+    code, out, _ = cli(capsys, "status")
+    assert "TIMED OUT" in out
+    code, _, err = cli(capsys, "plan", "approve")
+    assert code == 5 and "PLANNING timed out" in err and "FAILED" in err
+    code, out, _ = cli(capsys, "status", "--json")
+    assert check_schema("status", out)["state"] == "FAILED"
+    assert cli(capsys, "reset")[0] == 0
