@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -46,9 +47,18 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run one gateway until told to stop."""
     undumpable = make_undumpable()
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sandbox.gateway", description=__doc__)
+    parser.add_argument(
+        "--until-signal",
+        action="store_true",
+        help="serve until SIGTERM/SIGINT instead of until stdin closes (sidecar container mode)",
+    )
+    args = parser.parse_args(argv)
     from pydantic import ValidationError
 
     from sandbox.gateway.accounting import Accounting
@@ -81,17 +91,19 @@ def main() -> int:
     logging.getLogger("sandbox.gateway").propagate = False
     if not undumpable:
         logging.getLogger("sandbox.gateway").warning("could not make the gateway process non-dumpable")
-    return serve(cfg, Accounting(cfg, cfg.run_dir / STATUS_FILE, redactor), redactor, undumpable)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    acct = Accounting(cfg, cfg.run_dir / STATUS_FILE, redactor)
+    return serve(cfg, acct, redactor, undumpable, until_signal=args.until_signal)
 
 
-def serve(cfg, acct, redactor, undumpable: bool) -> int:
+def serve(cfg, acct, redactor, undumpable: bool, *, until_signal: bool = False) -> int:
     """Listen on the Unix socket (and TCP when asked), report ready, and serve until stopped."""
     from sandbox.gateway.server import GatewayCore, GatewayHandler, TcpGatewayServer, UnixGatewayServer
 
     core = GatewayCore(cfg, acct, redactor)
     servers = []
-    assert cfg.socket_dir is not None
-    sock = Path(cfg.socket_dir) / "gateway.sock"
+    sock_dir = Path(cfg.socket_dir) if cfg.socket_dir else Path(tempfile.mkdtemp(prefix="cxgw-"))
+    sock = sock_dir / "gateway.sock"
     sock.unlink(missing_ok=True)
     unix = UnixGatewayServer(str(sock), GatewayHandler)
     os.chmod(sock, 0o666)  # the container's uid must connect; the run token is the credential
@@ -113,6 +125,8 @@ def serve(cfg, acct, redactor, undumpable: bool) -> int:
     print(json.dumps({"ready": True, "socket_path": str(sock), "tcp_address": tcp_address}), flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        while until_signal:
+            signal.pause()
         # the control pipe: "status" answers one JSON line; EOF means the parent closed it or died
         for command in sys.stdin.buffer:
             if command.strip() == b"status":
@@ -125,6 +139,8 @@ def serve(cfg, acct, redactor, undumpable: bool) -> int:
             s.shutdown()
             s.server_close()
         sock.unlink(missing_ok=True)
+        if not cfg.socket_dir:
+            sock_dir.rmdir()
         core.drain(timeout=2.0)
         if core.upstream is not None:
             core.upstream.close()

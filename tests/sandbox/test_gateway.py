@@ -259,3 +259,41 @@ def test_upstream_on_the_docker_bridge_address_is_reachable(tmp_path):
         client(gw) as c,
     ):
         assert c.post("/responses", json={"stream": True}).status_code == 200
+
+
+def test_standalone_sidecar_mode_serves_tcp_until_signalled(tmp_path):
+    """`python -m sandbox.gateway --until-signal`: config (with the key) on stdin, then TCP until SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    with ScriptedModelServer(MESSAGE, api_key=FAKE_KEY) as srv:
+        config = {
+            "upstream_base_url": srv.base_url,
+            "api_key": FAKE_KEY,
+            "run_dir": str(tmp_path / "run"),
+            "run_token": "sidecar-token-0123456789",
+            "tcp_listen": "127.0.0.1:0",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.gateway", "--until-signal"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            proc.stdin.write(json.dumps(config).encode() + b"\n")
+            proc.stdin.close()  # a sidecar's stdin ends after the config; it must keep serving
+            ready = json.loads(proc.stdout.readline())
+            base = f"http://{ready['tcp_address']}/v1"
+            headers = {"Authorization": "Bearer sidecar-token-0123456789"}
+            assert httpx.post(base + "/responses", json={}, headers=headers, timeout=5).status_code == 200
+            assert httpx.post(base + "/models", json={}, headers=headers, timeout=5).status_code == 404
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        status = json.loads((tmp_path / "run" / "gateway-status.json").read_text())
+        assert status["stopped"] and status["usage"]["requests"] == 1
+        assert FAKE_KEY.encode() not in proc.stderr.read()
