@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from runner.cli.context import get_app
@@ -12,10 +14,11 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("build")
 def build(
     ctx: typer.Context,
-    kind: list[str] | None = typer.Option(
-        None, "--kind", "-k", help="Image kind (base, codex, python); repeatable."
-    ),
-    force: bool = typer.Option(False, "--force", help="Rebuild even if the tagged image exists."),
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", "-k", metavar="KIND", help="Image kind (base, codex, python); repeatable."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the tagged image exists.")] = False,
 ) -> None:
     """Build the sandbox images that are missing or out of date."""
     from runner.errors import InvalidInput
