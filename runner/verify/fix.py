@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 from runner.errors import InvalidInput, StateError
@@ -20,6 +22,60 @@ def error_context(report: VerifyReport) -> str:
         parts.append(f"No test results; the run ended with: {report.reason}")
     text = "\n\n".join(parts)
     return text if len(text) <= CONTEXT_CHARS else text[: CONTEXT_CHARS - 20] + "\n... (trimmed)"
+
+
+def _tracked(repo: Path, commit: str) -> set[str]:
+    proc = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only", commit],
+                          capture_output=True, text=True, check=False)
+    return set(proc.stdout.splitlines()) if proc.returncode == 0 else set()
+
+
+def _show(repo: Path, commit: str, path: str) -> str:
+    proc = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, text=True,
+                          check=False)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def fix_targets(repo: Path, report: VerifyReport) -> list[str]:
+    """Files the fix may touch: the failing test files, local modules they import, files in the tracebacks.
+
+    Read from git objects of the verified commit (never a tree a container wrote).
+    """
+    files = set(_tracked(repo, report.commit))
+    targets: set[str] = set()
+    for f in report.failures:
+        test_file = f.name.split("::")[0]
+        if test_file in files:
+            targets.add(test_file)
+            targets |= _local_imports(_show(repo, report.commit, test_file), files)
+        for match in re.finditer(r"(?m)^\s*(?:File \")?/?(?:workspace/)?([\w./-]+\.py)[\":]", f.traceback):
+            if match.group(1) in files:
+                targets.add(match.group(1))
+    return sorted(targets)
+
+
+def _local_imports(source: str, files: set[str]) -> set[str]:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+    out = set()
+    for name in names:
+        base = name.replace(".", "/")
+        for prefix in ("", "src/"):
+            if f"{prefix}{base}.py" in files:
+                out.add(f"{prefix}{base}.py")
+            elif any(p.startswith(f"{prefix}{base}/") for p in files):
+                out.add(f"{prefix}{base}/")
+    return out
 
 
 def _origin(store) -> str | None:
@@ -50,7 +106,7 @@ def propose_fix(repo: Path, store, config, *, report: VerifyReport | None = None
                          "fix it by hand, or raise verify.max_fix_cycles")
     names = report.failing_names
     shown = ", ".join(n.split("::")[-1] for n in names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
-    files = sorted({n.split("::")[0] for n in names if n.split("::")[0].endswith(".py")})
+    files = fix_targets(repo, report)
     task = Task(
         type="fix", priority=0, title=f"Fix failing tests: {shown or report.reason}"[:200],
         description="Make the failing tests pass without weakening them.\n\nFailing:\n"

@@ -47,7 +47,7 @@ def test_verify_fix_build_verify_reaches_deploying(planned_repo, capsys):
     fix = json.loads(out)["task"]
     assert fix["type"] == "fix" and "test_mul" in fix["title"]
     assert "tests/test_calc.py::test_mul" in fix["error_context"] and "assert 7 == 12" in fix["error_context"]
-    assert fix["target_files"] == ["tests/test_calc.py"]
+    assert fix["target_files"] == ["calc.py", "tests/test_calc.py"]  # test + the module it imports
     assert state(repo) == "BUILDING"
 
     script = {"responses": [{"apply_patch": FIX_PATCH}, {"message": "mul now multiplies."}]}
@@ -57,7 +57,7 @@ def test_verify_fix_build_verify_reaches_deploying(planned_repo, capsys):
         assert code == 0, err
         assert json.loads(out)["task_id"] == fix["id"]
         # The model saw the failure it was asked to fix.
-        assert "assert 7 == 12" in json.dumps(model.requests[0])
+        assert "assert 7 == 12" in model.requests[0].body.decode()
     assert "a * b" in git(repo, "show", "HEAD:calc.py")
     assert state(repo) == "BUILDING"
 
