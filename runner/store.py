@@ -200,19 +200,22 @@ class Store:
         return self._task_from_row(row) if row else None
 
     def get_task(self, task_id: str) -> Task:
-        """The task with this id or unique id prefix (case-insensitive); InvalidInput if none or ambiguous."""
+        """The task with this id, or a unique id prefix or suffix (any case); InvalidInput if none or ambiguous."""
         task = self.find_task(task_id) or self.find_task(task_id.upper())
         if task:
             return task
-        prefix = task_id.upper()
-        if len(prefix) >= 4:
-            rows = self.db.execute(
-                "SELECT * FROM tasks WHERE id LIKE ? ORDER BY id LIMIT 3", (prefix.replace("%", "") + "%",)
-            ).fetchall()
-            if len(rows) == 1:
-                return self._task_from_row(rows[0])
-            if len(rows) > 1:
-                raise InvalidInput(f"task id prefix {task_id!r} is ambiguous")
+        ref = task_id.upper().replace("%", "").replace("_", "")
+        if len(ref) >= 4:
+            # A unique prefix, or a unique suffix (tasks planned together share their ULID prefix,
+            # so listings show the last 8 characters).
+            for pattern in (ref + "%", "%" + ref):
+                rows = self.db.execute(
+                    "SELECT * FROM tasks WHERE id LIKE ? ORDER BY id LIMIT 3", (pattern,)
+                ).fetchall()
+                if len(rows) == 1:
+                    return self._task_from_row(rows[0])
+                if len(rows) > 1:
+                    raise InvalidInput(f"task id {task_id!r} is ambiguous")
         raise InvalidInput(f"no task with id {task_id!r}")
 
     def list_tasks(self, status: str | Iterable[str] | None = None) -> list[Task]:

@@ -50,6 +50,7 @@ def test_task_round_trip_and_audit(store):
     got = store.get_task(t.id)
     assert got == t
     assert store.get_task(t.id[:12].lower()).id == t.id  # unique prefix, any case
+    assert store.get_task(t.id[-8:]).id == t.id  # or unique suffix
     updated = store.update_task(t.id, event="task.started", status="running", attempts=1)
     assert updated.status == "running" and updated.attempts == 1
     assert updated.updated_at >= t.updated_at
@@ -89,6 +90,8 @@ def test_unknown_and_ambiguous_task_ids(store):
     store.add_task(Task(id="01AAAA0000000000000000000B", title="b"))
     with pytest.raises(InvalidInput, match="ambiguous"):
         store.get_task("01AAAA")
+    with pytest.raises(InvalidInput, match="ambiguous"):
+        store.get_task("00000000")
     assert store.get_task("01AAAA0000000000000000000A") == a
 
 
