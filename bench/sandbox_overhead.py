@@ -37,7 +37,7 @@ def make_repo(path: Path, files: int) -> Path:
 
 def timed(cmd: list[str], cwd: Path | None = None) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode()[-2000:]}")
@@ -46,7 +46,10 @@ def timed(cmd: list[str], cwd: Path | None = None) -> float:
 
 def pick_image() -> str:
     for tag in ("codex-sandbox/codex:latest", "codex-sandbox/base:latest"):
-        if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0:
+        if (
+            subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode
+            == 0
+        ):
             return tag
     raise SystemExit("no sandbox image; run `codex-sandbox images build` first")
 

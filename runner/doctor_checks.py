@@ -90,7 +90,7 @@ def check_git() -> Check:
     git = shutil.which("git")
     if git is None:
         return Check(name="git", ok=False, detail="git not found", fix="install git (apt-get install git)")
-    version = subprocess.run([git, "--version"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([git, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     return Check(name="git", ok=True, detail=version)
 
 

@@ -27,6 +27,7 @@ def git_common_dir(repo: Path) -> Path:
         ["git", "-C", str(repo), "rev-parse", "--path-format=absolute", "--git-common-dir"],
         capture_output=True,
         text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise InvalidInput(f"not a git repository: {repo}")

@@ -323,14 +323,14 @@ class _Sink:
         self.log = None
         if log_path is not None:
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-            self.log = open(log_path, "ab")
+            self.log = open(log_path, "ab")  # noqa: SIM115 - closed by close() on every path
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def pump(self, stream) -> None:
         try:
             for chunk in stream:
                 self.write(chunk)
-        except Exception:  # the stream breaks when the container is removed under it
+        except Exception:  # noqa: BLE001, S110 - the stream breaks when the container is removed under it
             pass
 
     def write(self, chunk: bytes) -> None:

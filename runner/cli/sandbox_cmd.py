@@ -31,7 +31,7 @@ def parse_limits(current, updates: dict):
 @app.command("run", context_settings={"allow_interspersed_args": False})
 def run(
     ctx: typer.Context,
-    command: list[str] = typer.Argument(..., help="The command to run in the sandbox (after --)."),
+    command: list[str] = typer.Argument(..., help="The command to run in the sandbox (after --)."),  # noqa: B008
     image: str | None = typer.Option(None, "--image", help="Image (default: codex-sandbox/codex)."),
     network: str | None = typer.Option(None, "--network", help="none (default) or a Docker network name."),
     timeout: int | None = typer.Option(None, "--timeout", min=1, help="Seconds before the run is killed."),

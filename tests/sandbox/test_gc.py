@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 
 import pytest
+from docker.errors import NotFound
 from sandbox_images import probe_image
 
 from sandbox import labels as lbl
@@ -55,7 +57,5 @@ def test_reap_removes_orphans_and_keeps_live_runs(repo, tmp_path):
         assert reap(repo).containers == []
     finally:
         for c in (dead, live, foreign):
-            try:
+            with contextlib.suppress(NotFound):  # most were removed by the test
                 c.remove(force=True)
-            except Exception:  # already removed by the test
-                pass

@@ -32,6 +32,7 @@ def _repo_state(repo: Path) -> dict:
             ["git", "-C", str(repo), "for-each-ref", "--format=%(refname) %(objectname)"],
             capture_output=True,
             text=True,
+            check=False,
         ).stdout,
         "HEAD": (git_dir / "HEAD").read_bytes(),
         "index": (git_dir / "index").read_bytes(),
@@ -167,7 +168,7 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
     proc.wait()
     assert _running(repo)  # the orphan outlives its owner...
     gc = subprocess.run(
-        ["codex-sandbox", "sandbox", "gc", "--json"], cwd=repo, capture_output=True, text=True
+        ["codex-sandbox", "sandbox", "gc", "--json"], cwd=repo, capture_output=True, text=True, check=False
     )
     assert gc.returncode == 0, gc.stderr
     report = _json(gc.stdout)
@@ -178,7 +179,10 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
     trees = state_dir_for(repo) / "worktrees"
     assert not [p for p in trees.iterdir() if p.is_dir()] if trees.exists() else True
     listed = subprocess.run(
-        ["git", "-C", str(repo), "worktree", "list", "--porcelain"], capture_output=True, text=True
+        ["git", "-C", str(repo), "worktree", "list", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     assert listed.count("worktree ") == 1
     assert _repo_state(repo) == before
@@ -227,10 +231,16 @@ def test_keep_keeps_branch_and_patch_but_no_tree(repo, monkeypatch, capsys):
     assert code == 0 and data["kept"]
     assert "+kept" in Path(data["patch_path"]).read_text()
     branches = subprocess.run(
-        ["git", "-C", str(repo), "branch", "--list", data["branch"]], capture_output=True, text=True
+        ["git", "-C", str(repo), "branch", "--list", data["branch"]],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     assert data["branch"] in branches
     listed = subprocess.run(
-        ["git", "-C", str(repo), "worktree", "list", "--porcelain"], capture_output=True, text=True
+        ["git", "-C", str(repo), "worktree", "list", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     assert f"branch refs/heads/{data['branch']}" not in listed  # no live tree on the kept branch
