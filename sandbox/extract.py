@@ -21,7 +21,7 @@ from sandbox.gitcmd import git_pinned, hash_files, ls_tree
 from sandbox.ignore import IgnoreRules
 from sandbox.pathnames import escape_for_terminal, has_control, is_dotgit, is_gitattributes, is_gitmodules
 from sandbox.settings import ExtractCaps
-from sandbox.treesync import TreeRecord, gitfile_stat_ok, same_stat
+from sandbox.treesync import gitfile_stat_ok, same_stat
 from sandbox.worktree import Worktree
 
 __all__ = ["escape_for_terminal", "extract_changes"]
@@ -82,7 +82,7 @@ class _Scan:
             raise _refuse(".git", "a .git appeared in a tree that had none")
         if not stat.S_ISREG(st.st_mode):
             raise _refuse(".git", "the worktree's .git was replaced (no longer a regular file)")
-        rec = TreeRecord.load(self.wt.record) if self.wt.record else None
+        rec = self.wt.host_record()
         if rec is not None and rec.gitfile == expected and not gitfile_stat_ok(st, rec):
             raise _refuse(".git", "the worktree's .git was replaced or rewritten")
         gfd = os.open(".git", _FILE, dir_fd=fd)
@@ -252,8 +252,9 @@ def _escapes(rel: str, target: str, links: dict[str, str]) -> str | None:
 
 def _check_special(scan: _Scan) -> None:
     """`.gitattributes` and `.gitmodules` (and aliases) anywhere must be exactly as in the base commit."""
-    paths = {p for p in scan.current.keys() | scan.base.keys()
-             if any(is_gitattributes(c) or is_gitmodules(c) for c in p.split("/"))}
+    differs = {p for p, v in scan.current.items() if v != scan.base.get(p)}
+    differs |= scan.base.keys() - scan.current.keys()  # deleted (or now ignored/unseen)
+    paths = {p for p in differs if any(is_gitattributes(c) or is_gitmodules(c) for c in p.split("/"))}
     copies = dict(scan.pending)
     for rel in sorted(paths):
         now = scan.current.get(rel)
@@ -265,8 +266,8 @@ def _check_special(scan: _Scan) -> None:
 
 
 def _base_map(wt: Worktree) -> tuple[dict[str, tuple[str, str]], dict]:
-    rec = TreeRecord.load(wt.record) if wt.record else None
-    if rec is not None and rec.base == wt.base_commit:
+    rec = wt.host_record()
+    if rec is not None:
         base = {p: (e.mode, e.oid) for p, e in rec.entries.items()}
         base.update({p: ("160000", "") for p in rec.gitlinks})
         if rec.gitlinks:  # the record has no submodule ids; take them from the commit

@@ -22,8 +22,18 @@ def _parts(name: str) -> list[str]:
     return name.replace("\\", "/").split("/")  # a backslash is a separator on Windows
 
 
+def _cannot_be(name: str, *stems: str) -> bool:
+    """Fast path: a plain ASCII name holding none of the stems cannot alias the special name."""
+    if not name.isascii():
+        return False
+    low = name.lower()
+    return not any(stem in low for stem in stems)
+
+
 def is_dotgit(name: str) -> bool:
     """True if the path component is `.git` or would be on some filesystem (case, dots, ignorables, 8.3)."""
+    if _cannot_be(name, "git"):
+        return False
     for part in _parts(name):
         folded = _fold(part)
         if folded == ".git" or re.fullmatch(r"git~\d+", folded):
@@ -33,12 +43,16 @@ def is_dotgit(name: str) -> bool:
 
 def is_gitattributes(name: str) -> bool:
     """True if the component is (an alias of) `.gitattributes`."""
+    if _cannot_be(name, "gitatt", "gi7d29"):
+        return False
     return any(_fold(p) == ".gitattributes" or re.fullmatch(r"(gitatt|gi7d29)~\d+", _fold(p))
                for p in _parts(name))
 
 
 def is_gitmodules(name: str) -> bool:
     """True if the component is (an alias of) `.gitmodules`."""
+    if _cannot_be(name, "gitmod", "gi7eba"):
+        return False
     return any(_fold(p) == ".gitmodules" or re.fullmatch(r"(gitmod|gi7eba)~\d+", _fold(p))
                for p in _parts(name))
 

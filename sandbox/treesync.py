@@ -14,7 +14,7 @@ import stat
 import subprocess
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from sandbox.gitcmd import iter_blobs
@@ -34,7 +34,7 @@ class Tamper(Exception):
         super().__init__(f"{path}: {reason}")
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     mode: str
     oid: str
@@ -58,7 +58,7 @@ class TreeRecord:
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "entries"}
         data["entries"] = [[p, e.mode, e.oid, e.ino, e.size, e.mtime_ns, e.ctime_ns]
                            for p, e in self.entries.items()]
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

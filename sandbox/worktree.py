@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from sandbox.errors import WorktreeError
 from sandbox.gitcmd import common_git_dir, git_pinned, git_trusted, ls_tree
@@ -54,6 +54,14 @@ class Worktree(BaseModel):
     run_id: str
     gitfile: str | None = Field(None, description="Exact bytes of path/.git as the host wrote them.")
     record: Path | None = Field(None, description="Host-owned stat record of the tree (speeds extraction).")
+    _loaded: TreeRecord | None = PrivateAttr(None)  # the same record, in memory, when the manager made this
+
+    def host_record(self) -> TreeRecord | None:
+        """The host's record of this tree at checkout (never anything read from the tree)."""
+        if self._loaded is None and self.record is not None:
+            self._loaded = TreeRecord.load(self.record)
+        rec = self._loaded
+        return rec if rec is not None and rec.base == self.base_commit else None
 
 
 @dataclass
@@ -113,6 +121,7 @@ class WorktreeManager:
             wt = Worktree(repo=self.repo, git_dir=self.git_dir, path=slot.path, branch=branch,
                           base_commit=base_commit, run_id=run_id, gitfile=rec.gitfile,
                           record=slot.record)
+            wt._loaded = rec
             settle(rec.stamp_ns)
             try:
                 yield wt
@@ -224,7 +233,7 @@ class WorktreeManager:
             rec.entries = sync.run(target, rec.entries)
             if sync.changed:
                 rec.stamp_ns = time.time_ns()
-            rec.save(slot.record)
+                rec.save(slot.record)
             slot.lease.unlink()
         except (Tamper, OSError, WorktreeError):
             self._destroy(slot)  # rebuilt from scratch by the next checkout

@@ -157,8 +157,13 @@ def test_socket_is_refused(repo, trap):
 
     def mutate(t, _):
         s = socket.socket(socket.AF_UNIX)
-        s.bind(str(t / "sock"))
         socks.append(s)
+        cwd = os.getcwd()
+        os.chdir(t)  # a relative name: the full path may exceed the 108-byte socket path limit
+        try:
+            s.bind("sock")
+        finally:
+            os.chdir(cwd)
 
     try:
         err, _ = _refuse(repo, trap, mutate)
