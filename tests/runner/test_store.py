@@ -90,8 +90,7 @@ def test_unknown_and_ambiguous_task_ids(store):
     store.add_task(Task(id="01AAAA0000000000000000000B", title="b"))
     with pytest.raises(InvalidInput, match="ambiguous"):
         store.get_task("01AAAA")
-    with pytest.raises(InvalidInput, match="ambiguous"):
-        store.get_task("00000000")
+    assert store.get_task("0000000A") == a
     assert store.get_task("01AAAA0000000000000000000A") == a
 
 
