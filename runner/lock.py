@@ -86,11 +86,18 @@ class RepoLock:
                 self._key = key
                 return self
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        unnamed = 0
         while True:
             fd = self._try_acquire()
             if fd is not None:
                 break
             holder = read_holder(self.root) or {}
+            # A holder that wrote no name yet is mid-acquire, or a `status` probe holding the lock
+            # for microseconds: retry briefly instead of failing on a blip.
+            if not holder and unnamed < 20:
+                unnamed += 1
+                time.sleep(0.01)
+                continue
             if not self.wait or (deadline is not None and time.monotonic() >= deadline):
                 raise StateError(self._busy_message(holder))
             time.sleep(self.poll_s)
