@@ -79,7 +79,9 @@ def check(
                               overrides=overrides, actor="human", coverage=coverage)  # fmt: skip
     _render(a, report, fmt, output)
     if report.decision == "block":
-        raise PolicyViolation(f"policy check blocked: {len(report.blocking)} blocking finding(s)")
+        # the report is already on stdout (one JSON document with --json): just the line and the code
+        sys.stderr.write(f"error: policy check blocked: {len(report.blocking)} blocking finding(s)\n")
+        raise typer.Exit(PolicyViolation.exit_code)
 
 
 def _render(a, report, fmt: str, output: Path | None) -> None:

@@ -35,6 +35,10 @@ def test_json_format(staged_bad, capsys):
     assert main(["policy", "check", "--format", "json"]) == 3
     data = json.loads(capsys.readouterr().out)
     assert data["decision"] == "block" and {f["rule"] for f in data["findings"]} >= {"semgrep.python-os-system"}
+    assert main(["--json", "policy", "check"]) == 3
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["decision"] == "block"  # exactly one JSON document on stdout
+    assert "blocked" in captured.err
 
 
 def test_sarif_validates_against_the_2_1_0_schema(staged_bad, capsys):

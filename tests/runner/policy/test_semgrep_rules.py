@@ -63,6 +63,7 @@ def test_rules_fire_through_the_engine_on_a_real_diff(repo):
     assert report.gates["security.semgrep"] == "block"
 
 
+@pytest.mark.slow
 def test_semgrep_rule_test_format_passes():
     """semgrep's own rule-test runner (`semgrep --test`) agrees, offline."""
     env = {**os.environ, "SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
