@@ -380,6 +380,14 @@ class Store:
         with self.transaction() as db:
             db.execute("UPDATE plans SET status = ? WHERE version = ?", (status, version))
 
+    def append_plan_task(self, version: int, task_id: str) -> None:
+        """Add a hand-made task to a plan version's task list (caller audits)."""
+        with self.transaction() as db:
+            plan = self.plan(version)
+            if plan is not None and task_id not in plan.task_ids:
+                db.execute("UPDATE plans SET task_ids = ? WHERE version = ?",
+                           (_dumps([*plan.task_ids, task_id]), version))
+
     def replace_task(self, task: Task) -> None:
         """Overwrite every field of an existing task (a revised plan keeps the id); caller audits."""
         with self.transaction() as db:

@@ -54,6 +54,13 @@ def add_task(store: Store, task: Task, *, depends_on: list[str] = (), dry_run: b
     everything = store.list_tasks()
     dag.validate([*[t for t in everything if t.status != "skipped"], task],
                  known={t.id for t in everything if t.status == "skipped"})
+    plan = store.plan()
+    if plan is not None:
+        task = task.model_copy(update={"plan_version": plan.version})  # part of the current plan from now on
     if dry_run:
         return task
-    return store.add_task(task, actor="user")
+    with store.transaction():
+        store.add_task(task, actor="user", details={"plan_version": plan.version} if plan else {"adhoc": True})
+        if plan is not None:
+            store.append_plan_task(plan.version, task.id)
+    return task

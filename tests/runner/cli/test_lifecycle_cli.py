@@ -152,3 +152,15 @@ def test_timed_out_state_is_reported_then_failed_by_the_next_command(here, capsy
     code, out, _ = cli(capsys, "status", "--json")
     assert check_schema("status", out)["state"] == "FAILED"
     assert cli(capsys, "reset")[0] == 0
+
+
+def test_task_added_under_a_plan_joins_it(here, capsys):
+    with Store.open(here) as s:
+        s.insert_plan(PlanVersion(version=1))
+        lifecycle.transition(s, "PLANNING", reason="t")
+    code, out, err = cli(capsys, "task", "add", "extra docs", "--json")
+    assert code == 0, err
+    added = check_schema("task-add", out)
+    assert added["adhoc"] is False and added["task"]["plan_version"] == 1
+    code, out, _ = cli(capsys, "plan", "show", "--json")
+    assert [t["title"] for t in check_schema("plan-show", out)["tasks"]] == ["extra docs"]
