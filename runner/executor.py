@@ -14,9 +14,10 @@ import shlex
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -119,7 +120,7 @@ class _EventSink:
 
     def __post_init__(self) -> None:
         self.events_path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.events_path, "a", encoding="utf-8")
+        self._fh = open(self.events_path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def feed(self, chunk: str) -> None:
         self.buffer += chunk
@@ -221,20 +222,20 @@ class CodexExecutor:
             script.write_text(wrapper_script(model=self.model, socket_name=socket_path.name), encoding="utf-8")
             os.chmod(script, 0o755)
             os.chmod(inputs / "prompt.md", 0o644)
-            spec_args: dict[str, Any] = dict(
-                image=self.image,
-                command=["/bin/bash", f"{INPUT_DIR}/run.sh"],
-                workspace=workspace,
-                env={"HOME": "/home/sandbox", "CODEX_HOME": CODEX_HOME, TOKEN_ENV: gateway.run_token, "NO_COLOR": "1"},
-                network="none",
-                labels=self.labels,
-                mounts=[
+            spec_args: dict[str, Any] = {
+                "image": self.image,
+                "command": ["/bin/bash", f"{INPUT_DIR}/run.sh"],
+                "workspace": workspace,
+                "env": {"HOME": "/home/sandbox", "CODEX_HOME": CODEX_HOME, TOKEN_ENV: gateway.run_token, "NO_COLOR": "1"},
+                "network": "none",
+                "labels": self.labels,
+                "mounts": [
                     Mount(source=inputs, target=INPUT_DIR, read_only=True),
                     Mount(source=socket_path.parent, target=GATEWAY_DIR, read_only=True),
                 ],
-                log_path=run_dir / "codex.log",
-                name=name,
-            )
+                "log_path": run_dir / "codex.log",
+                "name": name,
+            }
             if self.limits is not None:
                 spec_args["limits"] = self.limits
             if self.user is not None:
@@ -246,16 +247,16 @@ class CodexExecutor:
         gateway_events = _gateway_events(gateway)
         gateway_error = _gateway_error(gateway)
         usage = CodexUsage(**{k: int(v or 0) for k, v in (sink.usage or {}).items() if k in CodexUsage.model_fields})
-        base = dict(
-            exit_code=result.exit_code,
-            final_message=sink.agent_messages[-1] if sink.agent_messages else None,
-            usage=usage,
-            events=sink.count,
-            items=sink.items,
-            duration_s=round(time.monotonic() - started, 3),
-            container_name=getattr(result, "container_name", None),
-            stderr_tail="\n".join(sink.stderr[-40:]),
-        )
+        base = {
+            "exit_code": result.exit_code,
+            "final_message": sink.agent_messages[-1] if sink.agent_messages else None,
+            "usage": usage,
+            "events": sink.count,
+            "items": sink.items,
+            "duration_s": round(time.monotonic() - started, 3),
+            "container_name": getattr(result, "container_name", None),
+            "stderr_tail": "\n".join(sink.stderr[-40:]),
+        }
         return CodexResult(**base, **_classify(result, sink, gateway_events, gateway_error))
 
 

@@ -13,8 +13,18 @@ from contextlib import contextmanager
 from runner.errors import InvalidInput, StateError
 from runner.task_builder import BuildEnv, BuildResult, TaskBuilder, integration_branch
 
-__all__ = ["BuildEnv", "BuildResult", "build_next", "build_task", "build_all", "run_one", "build_scaffold",
-           "describe_plan", "next_ready_task", "integration_branch"]
+__all__ = [
+    "BuildEnv",
+    "BuildResult",
+    "build_all",
+    "build_next",
+    "build_scaffold",
+    "build_task",
+    "describe_plan",
+    "integration_branch",
+    "next_ready_task",
+    "run_one",
+]
 
 
 # ----------------------------------------------------------------------------- the commands

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -122,7 +123,7 @@ class TaskBuilder:
         proc = subprocess.run(
             ["git", "-C", str(self.env.root), "log", "-n", "1", "--format=%H", "--fixed-strings",
              f"--grep=Task-Id: {task.id}", f"refs/heads/{target}", "--"],
-            capture_output=True, text=True,
+            capture_output=True, text=True, check=False,
         )
         sha = proc.stdout.strip()
         if proc.returncode != 0 or not sha:
@@ -419,7 +420,7 @@ def _image_id(tag: str) -> str | None:
 
     try:
         return get_client().images.get(tag).id
-    except Exception:  # the image is checked for real when the container is created
+    except Exception:  # noqa: BLE001 - the image is checked for real when the container is created
         return None
 
 
@@ -431,5 +432,5 @@ def codex_image_status(base_image: str = "debian:bookworm-slim") -> str:
     try:
         _codex_image(base_image)
         return f"{tag} (built)"
-    except Exception as exc:  # engine down or image missing: the dry run reports it, the real run raises
+    except Exception as exc:  # noqa: BLE001 - engine down or image missing: the dry run reports it, the real run raises
         return f"{tag} (not available: {' '.join(str(exc).split())})"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
@@ -12,9 +12,9 @@ from runner.cli.context import get_app
 
 def demo(
     ctx: typer.Context,
-    workspace: Optional[Path] = typer.Option(
-        None, "--workspace", help="Put the sample repo here (new or empty dir; default: a new temp dir, kept)."
-    ),
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", help="Put the sample repo here (new or empty dir; default: a new temp dir, kept).",
+    )] = None,
 ) -> None:
     """Run one task end to end on the sample repo with the OFFLINE DEMO MODEL (no key, no network)."""
     from runner.demo import DEMO_TASK, run_demo

@@ -66,7 +66,7 @@ def git(repo: Path, *args: str) -> str:
 
 def branch_exists(repo: Path, name: str) -> bool:
     return subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"refs/heads/{name}"],
-                          capture_output=True).returncode == 0
+                          capture_output=True, check=False).returncode == 0
 
 
 def db_rows(repo: Path, sql: str, *params) -> list[tuple]:

@@ -6,8 +6,6 @@ import json
 import threading
 
 import pytest
-
-from sandbox.scripted_model.server import ScriptedModelServer
 from build_support import (
     FAKE_KEY,
     add_task,
@@ -21,6 +19,8 @@ from build_support import (
     live_worktrees,
     run_dir,
 )
+
+from sandbox.scripted_model.server import ScriptedModelServer
 
 pytestmark = pytest.mark.docker
 
@@ -165,7 +165,7 @@ def test_container_holds_no_key_and_reaches_nothing_but_the_gateway(build_repo, 
         with ScriptedModelServer(script) as model:
             configure(repo, model.base_url)
             task_id = add_task(capsys, "Probe the sandbox")
-            code, out, err = cli(capsys, "--json", "build", "next")
+            code, _out, err = cli(capsys, "--json", "build", "next")
     finally:
         stop.set()
     assert code == 0, err
@@ -263,14 +263,16 @@ def _host_addresses() -> list[str]:
     """The host's addresses a container could try: the docker bridge gateway and the host's own IPs."""
     import subprocess
 
+    from docker import errors as docker_errors
+
     from sandbox.docker_client import get_client
 
     ips = set()
     try:
         bridge = get_client().networks.get("bridge").attrs
         ips.update(c["Gateway"] for c in bridge["IPAM"]["Config"] if c.get("Gateway"))
-    except Exception:  # no default bridge on this engine: the host IPs below still cover it
-        pass
-    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    except (KeyError, docker_errors.NotFound):  # no default bridge here: the host IPs below still cover it
+        ips.discard("")
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout.split()
     ips.update(ip for ip in out if ":" not in ip)
     return sorted(ips)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from build_support import FAKE_KEY, add_task, branch_exists, cli, codex_image, configure, db_rows, git, run_dir
+from build_support import (
+    FAKE_KEY,
+    add_task,
+    branch_exists,
+    cli,
+    codex_image,
+    configure,
+    db_rows,
+    git,
+    run_dir,
+)
 
 from sandbox.scripted_model.server import ScriptedModelServer
 
@@ -45,7 +55,7 @@ def test_429_twice_then_success_retries_in_the_gateway(build_repo, capsys):
     with ScriptedModelServer(script) as model:
         configure(repo, model.base_url)
         task_id = add_task(capsys, "Say hi")
-        code, out, err = cli(capsys, "--json", "build", "next")
+        code, _out, err = cli(capsys, "--json", "build", "next")
     assert code == 0, err
     assert git(repo, "show", "main:hello.txt") == "hi"
     retries = _audit(repo, "gateway.retry")

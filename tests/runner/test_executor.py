@@ -27,12 +27,12 @@ def test_codex_argv_has_exactly_the_protocol_flags():
 
 def test_wrapper_starts_the_forwarder_then_codex_with_stdin_closed(tmp_path):
     script = wrapper_script(model="gpt-5.5", socket_name="gateway.sock")
-    assert "socat TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:" % CONTAINER_PORT in script
+    assert f"socat TCP-LISTEN:{CONTAINER_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:" in script
     assert script.index("socat") < script.index("codex exec")
     assert '"$PROMPT" </dev/null' in script and 'mkdir -p "$CODEX_HOME"' in script
     path = tmp_path / "run.sh"
     path.write_text(script)
-    assert subprocess.run(["bash", "-n", str(path)]).returncode == 0  # valid shell
+    assert subprocess.run(["bash", "-n", str(path)], check=False).returncode == 0  # valid shell
 
 
 def _sink(tmp_path, *chunks: str) -> _EventSink:
