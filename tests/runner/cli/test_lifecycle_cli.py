@@ -1,6 +1,7 @@
 """The lifecycle commands end to end: plan → approve, task, status, history, reset, --json schemas."""
 
 import json
+from pathlib import Path
 
 import pytest
 from lifecycle_cli_support import check_schema, cli
@@ -164,3 +165,32 @@ def test_task_added_under_a_plan_joins_it(here, capsys):
     assert added["adhoc"] is False and added["task"]["plan_version"] == 1
     code, out, _ = cli(capsys, "plan", "show", "--json")
     assert [t["title"] for t in check_schema("plan-show", out)["tasks"]] == ["extra docs"]
+
+
+def test_plan_revise_keeps_versions(here, capsys):
+    (here / "PRD.md").write_text("# Tiny\n")
+    smaller = {"summary": "one task", "tasks": [PLAN["tasks"][0]]}
+    with ScriptedModelServer({"chat": [{"json": PLAN}, {"json": smaller}]}) as server:
+        assert cli(capsys, "config", "set", "llm.base_url", server.base_url)[0] == 0
+        assert cli(capsys, "plan", "generate", "PRD.md")[0] == 0
+        code, out, err = cli(capsys, "plan", "revise", "only scaffold for now", "--json")
+        assert code == 0, err
+    view = check_schema("plan-revise", out)
+    assert view["version"] == 2 and view["versions"] == [1, 2] and len(view["tasks"]) == 1
+    code, out, _ = cli(capsys, "plan", "show", "--version", "1", "--json")
+    old = check_schema("plan-show", out)
+    assert old["status"] == "superseded" and len(old["tasks"]) == 2
+    code, _, err = cli(capsys, "plan", "show", "--version", "7")
+    assert code == 2 and "no plan version 7" in err
+
+
+def test_config_outside_a_repo(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, "config", "set", "llm.model", "m2", "--user")
+    assert code == 0, err
+    user_file = Path.home() / ".codex" / "config.yaml"  # HOME is per-test (conftest)
+    assert user_file.read_text() == "llm:\n  model: m2\n"
+    code, out, _ = cli(capsys, "config", "validate", "--json")
+    assert check_schema("config-validate", out)["files"] == [str(user_file)]
+    code, _, err = cli(capsys, "config", "set", "llm.model", "m3")
+    assert code == 2 and "not inside a git repository" in err
