@@ -114,7 +114,7 @@ class ErrorOutput(View):
     error: Inner
 
 
-def build_status(store: "Store") -> StatusReport:
+def build_status(store: Store) -> StatusReport:
     """Fill the status report from the store (read-only).
 
     Raw queries and model_construct: `status` must start fast, and building pydantic validators
