@@ -82,7 +82,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(
                 turn.status, turn.error or f"scripted fault: status {turn.status}", "scripted_fault", headers
             )
-        request = json.loads(body or b"{}")
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return self._error(400, "scripted model: the request body is not JSON", "bad_request")
         if isinstance(turn, ResponsesTurn):
             self._responses(turn, n)
         else:

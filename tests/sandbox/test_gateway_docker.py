@@ -9,23 +9,17 @@ import pytest
 from gateway_support import FAKE_KEY, make_gateway
 
 from sandbox.container import Mount, RunSpec, run_container
+from sandbox.gateway.bridge import CONTAINER_SOCKET_DIR, DEFAULT_PORT, bridge_script
 from sandbox.scripted_model import ScriptedModelServer
 
 pytestmark = pytest.mark.docker
 
 IMAGE = "codex-sandbox/codex:latest"
-SOCKET_TARGET = "/run/codex-gateway"
-PORT = 18080
+SOCKET_TARGET = CONTAINER_SOCKET_DIR
+PORT = DEFAULT_PORT
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch"
 
-# socat serves the mounted socket on the container's loopback, then we wait until it listens.
-BRIDGE = f"""
-socat TCP-LISTEN:{PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:{SOCKET_TARGET}/gateway.sock &
-i=0
-until python3 -c "import socket; socket.create_connection(('127.0.0.1', {PORT})).close()" 2>/dev/null; do
-  i=$((i+1)); [ $i -gt 100 ] && {{ echo "socat did not listen"; exit 9; }}; sleep 0.05
-done
-"""
+BRIDGE = bridge_script(PORT, SOCKET_TARGET)
 
 PROBE = """
 import http.client, json, os
