@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from runner.errors import InvalidInput
-from runner.models import AuditEvent, Checkpoint, LifecycleInfo, PlanVersion, Run, Task, utcnow
+from runner.models import AuditEvent, Checkpoint, LifecycleInfo, Run, Task, utcnow
+from runner.store_plans import PlanTables
 
 STATE_DIR = ".codex"
 DB_NAME = "state.db"
@@ -21,7 +22,6 @@ _TASK_COLS = {"commit": "commit_sha"}
 _JSON_TASK = ("dependencies", "target_files")
 _RUN_COLS = {"commit": "commit_sha"}
 _JSON_RUN = ("details",)
-_JSON_PLAN = ("task_ids",)
 
 
 def state_dir(root: Path) -> Path:
@@ -33,7 +33,7 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-class Store:
+class Store(PlanTables):
     """Tasks, runs, plan versions, audit log, lifecycle state and checkpoints of one repo."""
 
     def __init__(self, root: Path, db: sqlite3.Connection):
@@ -338,55 +338,6 @@ class Store:
         runs = self.db.execute("SELECT COALESCE(SUM(tokens_in),0), COALESCE(SUM(tokens_out),0) FROM runs").fetchone()
         plans = self.db.execute("SELECT COALESCE(SUM(tokens_in),0), COALESCE(SUM(tokens_out),0) FROM plans").fetchone()
         return int(runs[0] + plans[0]), int(runs[1] + plans[1])
-
-    # -- plans ---------------------------------------------------------------------------------------
-
-    def _plan_from_row(self, row: sqlite3.Row) -> PlanVersion:
-        data = dict(row)
-        data["task_ids"] = json.loads(data["task_ids"] or "[]")
-        return PlanVersion(**data)
-
-    def has_plan(self) -> bool:
-        """True once a plan version exists (from then on the lifecycle guards apply to everything)."""
-        return self.db.execute("SELECT 1 FROM plans LIMIT 1").fetchone() is not None
-
-    def plan(self, version: int | None = None) -> PlanVersion | None:
-        """A plan version, or the newest one."""
-        if version is None:
-            row = self.db.execute("SELECT * FROM plans ORDER BY version DESC LIMIT 1").fetchone()
-        else:
-            row = self.db.execute("SELECT * FROM plans WHERE version = ?", (version,)).fetchone()
-        return self._plan_from_row(row) if row else None
-
-    def plans(self) -> list[PlanVersion]:
-        """Every plan version, oldest first."""
-        return [self._plan_from_row(r) for r in self.db.execute("SELECT * FROM plans ORDER BY version")]
-
-    def next_plan_version(self) -> int:
-        row = self.db.execute("SELECT COALESCE(MAX(version), 0) FROM plans").fetchone()
-        return int(row[0]) + 1
-
-    def insert_plan(self, plan: PlanVersion) -> PlanVersion:
-        """Insert a plan version (callers wrap it in a transaction with its tasks and audit event)."""
-        data = plan.model_dump()
-        values = [_dumps(v) if k in _JSON_PLAN else v for k, v in data.items()]
-        with self.transaction() as db:
-            db.execute(
-                f"INSERT INTO plans ({', '.join(data)}) VALUES ({', '.join('?' for _ in data)})", values
-            )
-        return plan
-
-    def set_plan_status(self, version: int, status: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE plans SET status = ? WHERE version = ?", (status, version))
-
-    def append_plan_task(self, version: int, task_id: str) -> None:
-        """Add a hand-made task to a plan version's task list (caller audits)."""
-        with self.transaction() as db:
-            plan = self.plan(version)
-            if plan is not None and task_id not in plan.task_ids:
-                db.execute("UPDATE plans SET task_ids = ? WHERE version = ?",
-                           (_dumps([*plan.task_ids, task_id]), version))
 
     def replace_task(self, task: Task) -> None:
         """Overwrite every field of an existing task (a revised plan keeps the id); caller audits."""
