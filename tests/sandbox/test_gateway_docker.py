@@ -9,6 +9,7 @@ import pytest
 from gateway_support import FAKE_KEY, make_gateway
 
 from sandbox.container import Mount, RunSpec, run_container
+from sandbox.errors import BudgetExceeded, GatewayError
 from sandbox.gateway.bridge import CONTAINER_SOCKET_DIR, DEFAULT_PORT, bridge_script
 from sandbox.scripted_model import ScriptedModelServer
 
@@ -111,3 +112,33 @@ def test_real_codex_cli_through_the_gateway_then_replayed_without_upstream(tmp_p
         gw.check()
         assert gw.usage().requests == 3
     assert (replay_ws / "hello.txt").read_bytes() == (live_ws / "hello.txt").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected_error", "exc"),
+    [
+        ({"run_token_budget": 200}, "run token budget exhausted", BudgetExceeded),
+        ({"request_timeout_s": 1.0}, "stalled mid-stream", GatewayError),
+    ],
+)
+def test_real_codex_fails_fast_and_clearly_on_budget_and_stall(tmp_path, fault, expected_error, exc):
+    stall = "request_timeout_s" in fault
+    script = {
+        "responses": [
+            {"apply_patch": PATCH},
+            {"exec": "true", "stall_after": 0 if stall else None},
+            {"message": "never"},
+        ]
+    }
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with (
+        ScriptedModelServer(script, api_key=FAKE_KEY) as srv,
+        make_gateway(tmp_path / "gw", srv.base_url, **fault) as gw,
+    ):
+        result, out = run_in_codex_container(gw, BRIDGE + CODEX, tmp_path, "fault", workspace=ws)
+        assert result.exit_code == 1, out
+        failed = [json.loads(line) for line in out.splitlines() if line.startswith('{"type":"turn.failed"')]
+        assert failed and expected_error in failed[0]["error"]["message"], out
+        with pytest.raises(exc, match=expected_error.split()[0]):
+            gw.check()
