@@ -114,11 +114,22 @@ def add_adhoc_task(store, text: str, *, via: str, task_type: str | None = None):
     return store.add_task(task, actor="user", details={"adhoc": True, "via": via})
 
 
+def require_model_access(env: BuildEnv) -> None:
+    """Fail before any task is touched when the live model cannot be called: OpenAI's API needs a key."""
+    llm = env.config.llm
+    if llm.mode == "live" and not env.api_key and "api.openai.com" in llm.base_url:
+        raise InvalidInput(
+            f"no API key: set {llm.api_key_env} (llm.api_key_env), or point llm.base_url at a local "
+            "endpoint, or use llm.mode: replay; `make demo` needs no key"
+        )
+
+
 @contextmanager
 def _session(env: BuildEnv, command: str, action: str) -> Iterator:
     """E's command session (store, repo lock, recovery, lifecycle check), yielding the open store."""
     from runner.session import command_session
 
+    require_model_access(env)
     with command_session(env.root, action, command=command, info=env.progress) as session:
         yield session.store
 
@@ -182,6 +193,11 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
         target = f"(unresolved: {exc})"
     plan["image"] = codex_image_status(cfg.sandbox.base_image)
     plan["model"] = f"{cfg.llm.model} via the gateway → {cfg.llm.base_url} (mode {cfg.llm.mode})"
+    try:
+        require_model_access(env)
+        plan["api_key"] = f"{cfg.llm.api_key_env}: {'set' if env.api_key else 'not needed here'}"
+    except InvalidInput as exc:
+        plan["api_key"] = f"MISSING — {exc}"
     plan["budgets"] = f"run {cfg.llm.run_token_budget} tokens, task {cfg.llm.task_token_budget} tokens"
     lim = cfg.sandbox.limits
     plan["steps"] = [

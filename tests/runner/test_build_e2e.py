@@ -276,3 +276,12 @@ def _host_addresses() -> list[str]:
     out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout.split()
     ips.update(ip for ip in out if ":" not in ip)
     return sorted(ips)
+
+
+def test_no_key_for_openai_is_one_clear_line_and_touches_no_task(repo, capsys, monkeypatch):
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    task_id = add_task(capsys, "Anything")
+    code, _, err = cli(capsys, "build", "next")
+    assert code == 2 and "no API key: set OPENAI_API_KEY" in err
+    assert db_rows(repo, "SELECT status, attempts FROM tasks WHERE id = ?", task_id) == [("pending", 0)]
