@@ -23,7 +23,9 @@ HEAVY = ("openai", "docker", "semgrep", "git", "httpx", "detect_secrets", "crypt
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.decode()[-300:]}")
@@ -36,7 +38,9 @@ def heavy_imports(args: list[str], cwd: Path, env: dict[str, str]) -> list[str]:
         f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
         f"print(','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
     last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
     return [m for m in last.split(",") if m]
 
@@ -52,8 +56,14 @@ def main() -> int:
         repo.mkdir()
         env = {**os.environ, "HOME": tmp, "XDG_STATE_HOME": f"{tmp}/state"}
         subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-        subprocess.run(entry + ["task", "add", "warm-up task"], cwd=repo, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            entry + ["task", "add", "warm-up task"],
+            cwd=repo,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         cases = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "codex-sandbox --help": entry + ["--help"],
@@ -79,7 +89,9 @@ def main() -> int:
                 passed = value < TARGET_S
                 ok &= passed
                 verdict = f"{'ok' if passed else 'OVER'} (< {TARGET_S} s)"
-            print(f"{name:<24} {value:>9.3f} {low:>7.3f} {value - base:>13.3f} {value / base:>9.1f}  {verdict}")
+            print(
+                f"{name:<24} {value:>9.3f} {low:>7.3f} {value - base:>13.3f} {value / base:>9.1f}  {verdict}"
+            )
         for args in (["--help"], ["status"]):
             loaded = heavy_imports(args, repo, env)
             print(f"heavy modules imported by {' '.join(args)}: {', '.join(loaded) or 'none'}")
