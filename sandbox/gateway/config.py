@@ -45,6 +45,9 @@ class GatewayConfig(BaseModel):
     )
     run_token: SecretStr | None = Field(None, description="Token clients must present (default: generated).")
     max_request_bytes: int = Field(64 * 2**20, ge=1024, description="Largest request body accepted.")
+    allowed_models: list[str] | None = Field(
+        None, description="Model slugs a request may name (None: any); pins the run to the configured model."
+    )
 
     @field_validator("upstream_base_url")
     @classmethod

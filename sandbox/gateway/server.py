@@ -96,6 +96,15 @@ class GatewayCore:
             return self._refuse(h, exc.status, str(exc), "bad_request")
         except ValueError:
             return self._refuse(h, 400, "the request body must be a JSON object", "bad_request")
+        model = data.get("model")
+        if self.cfg.allowed_models is not None and model not in self.cfg.allowed_models:
+            return self._refuse(
+                h,
+                400,
+                f"model {str(model)[:100]!r} is not allowed for this run",
+                "model_not_allowed",
+                close=False,
+            )
         reason = self.acct.refusal()
         if reason:
             return self._refuse(
@@ -103,6 +112,10 @@ class GatewayCore:
             )
         if self.upstream is None:
             return self._replay(h, target, request_key(target, data))
+        if target == "/v1/chat/completions" and data.get("stream"):
+            # the budget must not depend on the client asking for usage: always have it reported
+            options = data.get("stream_options") if isinstance(data.get("stream_options"), dict) else {}
+            body = json.dumps({**data, "stream_options": {**options, "include_usage": True}}).encode()
         return self._forward(h, target, body, data)
 
     def _refuse(
@@ -252,9 +265,22 @@ class GatewayCore:
                 write_chunk(h, b"")
             h.close_connection = True
             return 599
-        except OSError:  # the client went away; stop reading upstream
+        except OSError:  # the client went away: read the rest anyway, so the tokens it cost are counted
             self.acct.event({"type": "client_disconnected", "route": route, "bytes_sent": len(sent)})
             h.close_connection = True
+            rest = pending
+            try:
+                for chunk in resp.chunks():
+                    rest += chunk
+                    cut = rest.rfind(b"\n") + 1
+                    parser.feed(rest[:cut])
+                    rest = rest[cut:]
+            except StreamBroken:
+                pass
+            parser.feed(rest)
+            parser.close()
+            if 200 <= status < 300:
+                self.acct.add_usage(parser.usage)
             return 499
         # counted before the body ends, so a client that saw the end also sees the usage
         record = 200 <= status < 300 and self.cache is not None and parser.finished

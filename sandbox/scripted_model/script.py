@@ -30,6 +30,7 @@ class _Turn(BaseModel):
         ge=0,
         description="Send this many output items, then end the stream without the completion event.",
     )
+    item_delay_s: float = Field(0.0, ge=0, description="Pause before each streamed item (slow generation).")
     times: int = Field(1, ge=1, description="Repeat this turn for that many requests.")
 
 

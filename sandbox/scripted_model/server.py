@@ -126,7 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunk(b"")
 
     def _fault_point(self, turn: ResponsesTurn | ChatTurn, sent: int) -> bool:
-        """Inject a stall or an early close once `sent` parts went out; True when the answer ends here."""
+        """Pause, or inject a stall or an early close once `sent` parts went out; True when the answer ends."""
+        if turn.item_delay_s:
+            self.server.owner._stop.wait(turn.item_delay_s)
         if turn.stall_after is not None and sent >= turn.stall_after:
             self.server.owner._stop.wait(turn.stall_s)
             self.close_connection = True

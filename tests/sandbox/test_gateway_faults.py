@@ -195,3 +195,60 @@ def test_chat_completions_through_the_gateway_count_tokens(tmp_path):
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "s"
         usage = gw.usage()
         assert (usage.input_tokens, usage.output_tokens, usage.requests) == (130, 25, 2)
+
+
+def test_streams_unbuffered(tmp_path):
+    script = {"responses": [{"apply_patch": PATCH, "message": "m", "item_delay_s": 0.4}]}
+    with ScriptedModelServer(script) as srv, make_gateway(tmp_path, srv.base_url) as gw, client(gw) as c:
+        arrivals = []
+        t0 = time.monotonic()
+        with c.stream("POST", "/responses", json={"stream": True}) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    arrivals.append((json.loads(line[6:])["type"], time.monotonic() - t0))
+    kinds = [k for k, _ in arrivals]
+    assert kinds == [
+        "response.created",
+        "response.output_item.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    total = arrivals[-1][1]
+    assert total >= 1.2
+    assert arrivals[1][1] < total - 0.6  # the first item came while the rest was still being generated
+
+
+def test_client_that_hangs_up_mid_stream_still_pays_for_the_tokens(tmp_path):
+    script = {
+        "responses": [
+            {
+                "apply_patch": PATCH,
+                "message": "m",
+                "item_delay_s": 0.3,
+                "usage": {"input_tokens": 70, "output_tokens": 9},
+            }
+        ]
+    }
+    with ScriptedModelServer(script) as srv, make_gateway(tmp_path, srv.base_url) as gw:
+        with client(gw) as c, c.stream("POST", "/responses", json={"stream": True}) as r:
+            next(r.iter_raw())  # the first bytes, then hang up
+        deadline = time.monotonic() + 5
+        while gw.usage().requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (gw.usage().input_tokens, gw.usage().output_tokens) == (70, 9)
+        assert any(e["type"] == "client_disconnected" for e in gw.events())
+
+
+def test_streamed_chat_always_reports_usage_and_models_can_be_pinned(tmp_path):
+    script = {"chat": [{"content": "hello", "usage": {"input_tokens": 12, "output_tokens": 3}}]}
+    with (
+        ScriptedModelServer(script) as srv,
+        make_gateway(tmp_path, srv.base_url, allowed_models=["gpt-5.5"]) as gw,
+        client(gw) as c,
+    ):
+        other = c.post("/chat/completions", json={"model": "o9-pro-max", "stream": True, "messages": []})
+        assert other.status_code == 400 and other.json()["error"]["code"] == "model_not_allowed"
+        r = c.post("/chat/completions", json={"model": "gpt-5.5", "stream": True, "messages": []})
+        assert r.status_code == 200 and "hello" in r.text
+        assert srv.requests[0].json["stream_options"] == {"include_usage": True}  # added by the gateway
+        assert (gw.usage().input_tokens, gw.usage().output_tokens) == (12, 3)
