@@ -36,6 +36,10 @@ DS_FILTERS = [
 _DS_LOCK = threading.Lock()  # detect-secrets keeps its settings in module globals
 ENTROPY_PLUGINS = {"Base64HighEntropyString", "HexHighEntropyString"}
 NOISY_PLUGINS = {"IPPublicDetector"}  # public IPs are not credentials
+# `status["secret"] = "pass"`, `PASSWORD_ENV = "APP_DB_PASSWORD"`: a keyword hit whose value is a
+# plain lowercase word or an ENV_VAR_NAME is a state or a name, not a credential (the semgrep
+# hard-coded-credential rules still see `password = "..."`).
+PLAIN_WORD = re.compile(r"[a-z][a-z_.\-]{0,31}|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 
 
 def _slug(text: str) -> str:
@@ -143,7 +147,8 @@ def detect_secrets_scan(files: list[StagedFile], policy: SecretsPolicy, cache: R
                     "type": s.type,
                     "hash": s.secret_hash,
                     "hint": _redact(s.secret_value or ""),
-                    "placeholder": _is_placeholder(s.secret_value or "", policy.placeholders),
+                    "placeholder": _is_placeholder(s.secret_value or "", policy.placeholders)
+                    or (s.type == "Secret Keyword" and bool(PLAIN_WORD.fullmatch(s.secret_value or ""))),
                 }
                 for s in scan_file(str(f.staged_path))
             ]

@@ -100,7 +100,8 @@ def load_rules(paths: list[Path]) -> RuleSet:
         text = path.read_bytes()
         digest.update(path.name.encode() + b"\0" + text)
         try:
-            data = yaml.safe_load(text) or {}
+            safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser is ~5x faster
+            data = yaml.load(text, Loader=safe_loader) or {}
         except yaml.YAMLError as exc:
             raise InvalidInput(f"semgrep rule file {path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(data, dict) or not isinstance(data.get("rules"), list):

@@ -9,6 +9,10 @@ def load(blob, text):
     cfg = yaml.load(text)
     # ruleid: python-yaml-unsafe-load
     other = yaml.unsafe_load(text)
+    # ruleid: python-yaml-unsafe-load
+    full = yaml.load(text, Loader=yaml.FullLoader)
+    # ok: python-yaml-unsafe-load
+    fast = yaml.load(text, Loader=yaml.CSafeLoader)
     # ruleid: python-pickle-load
     obj = pickle.loads(blob)
     # ok: python-yaml-unsafe-load
@@ -17,4 +21,4 @@ def load(blob, text):
     also_safe = yaml.load(text, Loader=yaml.SafeLoader)
     # ok: python-pickle-load
     data = json.loads(blob)
-    return cfg, other, obj, safe, also_safe, data
+    return cfg, other, full, fast, obj, safe, also_safe, data

@@ -52,8 +52,8 @@ SECRETS: list[tuple[str, str, str, int]] = [
     ("openssh-private-key", "keys/ci_key.txt", _pem("OPENSSH", "fake-openssh-key-for-tests "), 1),
     ("ec-private-key", "keys/signing.txt", _pem("EC", "fake-ec-key-for-tests "), 1),
     ("password-yaml", "config/database.yaml", "database:\n  host: db.internal\n  user: app\n  password: Sup3r-S3cret-Pr0d-Passw0rd\n", 4),
-    ("password-json", "config/prod.json", '{\n  "db_user": "app",\n  "db_password": "Tr0ub4dor-and-3-Horses"\n}\n', 3),
-    ("password-python", "app/settings.py", 'DEBUG = False\nADMIN_PASSWORD = "n0t-a-real-Passw0rd-42"\n', 2),
+    ("password-json", "config/prod.json", _j('{\n  "db_user": "app",\n  "db_password": ', '"Tr0ub4dor-and-3-Horses"\n}\n'), 3),
+    ("password-python", "app/settings.py", _j("DEBUG = False\nADMIN_PASSWORD = ", '"n0t-a-real-Passw0rd-42"\n'), 2),
     ("password-ini", "config/app.ini", "[smtp]\nhost = smtp.example.invalid\npassword = Xk9-fake-smtp-Passw0rd\n", 3),
     ("postgres-url", "app/db.py", _j('DATABASE_URL = "postgres://app:', "Sup3rS3cretDbPw", '@db.internal:5432/app"\n'), 1),
     ("mongodb-url", "api/mongo.ts", _j('const uri = "mongodb+srv://admin:', "Fake-M0ngo-Passw0rd", '@cluster0.example.invalid/app";\n'), 1),
@@ -104,4 +104,10 @@ BENIGN: list[tuple[str, str, str]] = [
     ("docs-key-ellipsis", "docs/openai.md", "export OPENAI_API_KEY=sk-...\n"),
     ("mongo-objectid", "data/users.json", '{"_id": "507f1f77bcf86cd799439011", "name": "Ada"}\n'),
     ("random-b64-blob", "data/blob.txt", base64.b64encode(hashlib.sha512(b"seed").digest()).decode() + "\n"),
+]
+
+# status words next to a keyword: states and names, not credentials
+BENIGN += [
+    ("status-word", "app/report.py", 'gates["security.secrets"] = "skipped"\nassert gates["secrets"] == "pass"\n'),
+    ("env-var-name", "app/env.py", 'PASSWORD_ENV = "APP_MASTER_PASSWORD"\nSECRET_KEY_VAR = "DJANGO_SECRET_KEY"\n'),
 ]
