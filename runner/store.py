@@ -95,12 +95,21 @@ class Store(PlanTables):
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE); nested calls join the outer one."""
+        """One write transaction (BEGIN IMMEDIATE); a nested call is a savepoint inside the outer one,
+        so an inner failure the caller catches undoes only the inner writes."""
         with self._lock:
             if self._depth:
+                name = f"sp{self._depth}"
+                self.db.execute(f"SAVEPOINT {name}")
                 self._depth += 1
                 try:
                     yield self.db
+                except BaseException:
+                    self.db.execute(f"ROLLBACK TO {name}")
+                    self.db.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    self.db.execute(f"RELEASE {name}")
                 finally:
                     self._depth -= 1
                 return

@@ -140,3 +140,17 @@ def test_concurrent_first_open_migrates_once(tmp_path):
     with Store.open(tmp_path) as s:
         assert s.db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
         assert s.db.execute("SELECT COUNT(*) FROM lifecycle_state").fetchone()[0] == 1
+
+
+def test_nested_failure_undoes_only_the_inner_writes(store):
+    with store.transaction():
+        store.add_task(Task(title="kept"))
+        try:
+            with store.transaction():
+                store.add_task(Task(title="undone"))
+                raise RuntimeError("inner")
+        except RuntimeError:
+            pass
+        store.audit("after")
+    assert [t.title for t in store.list_tasks()] == ["kept"]
+    assert [e.event for e in store.audit_events()] == ["task.added", "after"]
