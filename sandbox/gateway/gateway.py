@@ -79,9 +79,14 @@ class Gateway:
                 close_fds=True,
             )
         assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(payload).encode() + b"\n")
-        self._proc.stdin.flush()
-        del payload
+        try:
+            self._proc.stdin.write(json.dumps(payload).encode() + b"\n")
+            self._proc.stdin.flush()
+        except OSError:  # it died before reading its config; the log says why
+            self._proc.wait(5)
+            raise GatewayError(f"the model gateway did not start: {self._log_tail()}") from None
+        finally:
+            del payload
         ready = self._read_ready()
         self.socket_path = Path(ready["socket_path"])
         self.tcp_address = ready.get("tcp_address")
