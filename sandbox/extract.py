@@ -47,7 +47,7 @@ class _Scan:
     def __init__(self, wt: Worktree, base: dict[str, tuple[str, str]], known, caps: ExtractCaps, tmp: Path):
         self.wt, self.base, self.known, self.caps, self.tmp = wt, base, known, caps, tmp
         self.algo = "sha256" if len(wt.base_commit) == 64 else "sha1"
-        self.base_dirs = {p.rsplit("/", i)[0] for p in base for i in range(1, p.count("/") + 1)}
+        self.base_dirs, self.children = _layout(base)
         self.gitlinks = {p for p, (mode, _) in base.items() if mode == "160000"}
         self.current: dict[str, tuple[str, str | None]] = {}  # path -> (mode, oid or None until hashed)
         self.pending: list[tuple[str, Path]] = []
@@ -56,6 +56,9 @@ class _Scan:
         self.files = 0
         self.bytes = 0
         self._ignore: IgnoreRules | None = None
+        # Directories found exactly as the host's record says (for the pool's reset to skip).
+        self.clean_dirs: dict[str, tuple[int, int, int]] = {}
+        self.track_clean = bool(known)
 
     def ignore(self) -> IgnoreRules:
         if self._ignore is None:
@@ -94,6 +97,8 @@ class _Scan:
             raise _refuse(".git", "the worktree's .git file was changed")
 
     def _dir(self, fd: int, prefix: str, depth: int, in_ignored: bool) -> None:
+        dst = os.fstat(fd)
+        matched, dirty = 0, False
         with os.scandir(fd) as it:
             entries = sorted(it, key=lambda e: e.name)
         for e in entries:
@@ -112,6 +117,7 @@ class _Scan:
             is_dir = stat.S_ISDIR(st.st_mode)
             tracked = rel in self.base or rel in self.base_dirs
             if not tracked:
+                dirty = True
                 if in_ignored or self.ignore().ignored(rel, is_dir):
                     continue  # never committed, never read; the pool deletes it
                 if has_control(rel):
@@ -121,9 +127,15 @@ class _Scan:
                 raise _refuse(rel, f"tree holds more than {self.caps.max_files} files (cap)")
             if depth + 1 > self.caps.max_depth:
                 raise _refuse(rel, f"deeper than {self.caps.max_depth} levels (cap)")
-            self._entry(fd, name, rel, st, depth, in_ignored, tracked)
+            if self._entry(fd, name, rel, st, depth, in_ignored, tracked):
+                matched += 1
+            else:
+                dirty = True
+        if self.track_clean and not dirty and matched == self.children.get(prefix, 0):
+            self.clean_dirs[prefix] = (dst.st_ino, dst.st_mtime_ns, dst.st_ctime_ns)
 
-    def _entry(self, fd, name, rel, st, depth, in_ignored, tracked) -> None:
+    def _entry(self, fd, name, rel, st, depth, in_ignored, tracked) -> bool:
+        """Check one entry; True if it is exactly what the host's record says is there."""
         m = st.st_mode
         if m & (stat.S_ISUID | stat.S_ISGID):
             raise _refuse(rel, "setuid/setgid bit set")
@@ -137,7 +149,7 @@ class _Scan:
                     os.close(sub)
                 if inside is not None:
                     raise _refuse(f"{rel}/{inside.name}", "inside a submodule path (submodules are off)")
-                return
+                return True
             try:
                 sub = os.open(name, _DIR, dir_fd=fd)
             except PermissionError:
@@ -147,10 +159,11 @@ class _Scan:
                 self._dir(sub, rel + "/", depth + 1, ignored)
             finally:
                 os.close(sub)
+            return rel in self.base_dirs
         elif stat.S_ISREG(m):
-            self._file(fd, name, rel, st)
+            return self._file(fd, name, rel, st)
         elif stat.S_ISLNK(m):
-            self._link(fd, name, rel, st)
+            return self._link(fd, name, rel, st)
         elif stat.S_ISFIFO(m):
             raise _refuse(rel, "is a FIFO")
         elif stat.S_ISCHR(m) or stat.S_ISBLK(m):
@@ -160,9 +173,11 @@ class _Scan:
         else:
             raise _refuse(rel, "unsupported file type")
 
-    def _file(self, fd: int, name: str, rel: str, st: os.stat_result) -> None:
+    def _file(self, fd: int, name: str, rel: str, st: os.stat_result) -> bool:
         if st.st_size > self.caps.max_file_bytes:
-            raise _refuse(rel, f"file of {st.st_size} bytes is over the per-file cap ({self.caps.max_file_bytes})")
+            raise _refuse(
+                rel, f"file of {st.st_size} bytes is over the per-file cap ({self.caps.max_file_bytes})"
+            )
         self.bytes += st.st_size
         if self.bytes > self.caps.max_bytes:
             raise _refuse(rel, f"tree holds more than {self.caps.max_bytes} bytes (cap)")
@@ -171,7 +186,7 @@ class _Scan:
         rec = self.known.get(rel)
         if rec is not None and rec.mode == mode and same_stat(rec, st):
             self.current[rel] = (mode, rec.oid)
-            return
+            return True
         try:
             src = os.open(name, _FILE, dir_fd=fd)
         except PermissionError:
@@ -191,19 +206,38 @@ class _Scan:
             os.close(src)
         self.current[rel] = (mode, None)
         self.pending.append((rel, copy))
+        return False
 
-    def _link(self, fd: int, name: str, rel: str, st: os.stat_result) -> None:
+    def _link(self, fd: int, name: str, rel: str, st: os.stat_result) -> bool:
         target = os.readlink(name, dir_fd=fd)
         self.links[rel] = target
         self.sizes[rel] = len(os.fsencode(target))
         rec = self.known.get(rel)
         if rec is not None and rec.mode == "120000" and same_stat(rec, st):
             self.current[rel] = ("120000", rec.oid)
-            return
+            return True
         copy = self.tmp / str(len(self.pending))
         copy.write_bytes(os.fsencode(target))
         self.current[rel] = ("120000", None)
         self.pending.append((rel, copy))
+        return False
+
+
+def _layout(base: dict[str, tuple[str, str]]) -> tuple[set[str], dict[str, int]]:
+    """The base commit's directories, and how many entries each directory ("" / "a/b/") holds."""
+    dirs: set[str] = set()
+    children: dict[str, int] = {}
+    for path in base:
+        parent = path.rpartition("/")[0]
+        key = parent + "/" if parent else ""
+        children[key] = children.get(key, 0) + 1
+        while parent and parent not in dirs:  # each directory is added (and counted) once
+            dirs.add(parent)
+            up = parent.rpartition("/")[0]
+            key = up + "/" if up else ""
+            children[key] = children.get(key, 0) + 1
+            parent = up
+    return dirs, children
 
 
 def _check_links(scan: _Scan) -> None:
@@ -288,6 +322,7 @@ def extract_changes(wt: Worktree, caps: ExtractCaps = _DEFAULT_CAPS) -> ChangeSe
         oids = hash_files(wt.git_dir, [copy for _, copy in scan.pending])
         for (rel, _), oid in zip(scan.pending, oids):
             scan.current[rel] = (scan.current[rel][0], oid)
+        wt.hand_clean_dirs(scan.clean_dirs)
         return _changeset(wt, base, scan, Path(tmp))
 
 
@@ -297,10 +332,21 @@ def _changeset(wt: Worktree, base, scan: _Scan, tmp: Path) -> ChangeSet:
     for rel, (mode, oid) in current.items():
         old = base.get(rel)
         if old is None:
-            changes.append(FileChange(path=rel, status="added", new_blob=oid, new_mode=mode, size=scan.sizes[rel]))
+            changes.append(
+                FileChange(path=rel, status="added", new_blob=oid, new_mode=mode, size=scan.sizes[rel])
+            )
         elif old != (mode, oid):
-            changes.append(FileChange(path=rel, status="modified", old_blob=old[1], new_blob=oid,
-                                      old_mode=old[0], new_mode=mode, size=scan.sizes[rel]))
+            changes.append(
+                FileChange(
+                    path=rel,
+                    status="modified",
+                    old_blob=old[1],
+                    new_blob=oid,
+                    old_mode=old[0],
+                    new_mode=mode,
+                    size=scan.sizes[rel],
+                )
+            )
     for rel, (mode, oid) in base.items():
         if rel not in current and mode != "160000":
             changes.append(FileChange(path=rel, status="deleted", old_blob=oid, old_mode=mode))
@@ -310,26 +356,54 @@ def _changeset(wt: Worktree, base, scan: _Scan, tmp: Path) -> ChangeSet:
     changes.sort(key=lambda c: c.path)
     tree = _write_tree(wt, changes, tmp / "index")
     _fill_numstat(wt, tree, changes)
-    patch = git_pinned(wt.git_dir, "diff-tree", "-r", "-p", "--no-renames", "--no-ext-diff", "--no-textconv",
-                       "--no-color", "--src-prefix=a/", "--dst-prefix=b/", wt.base_commit, tree).stdout
-    return ChangeSet(base_commit=wt.base_commit, tree=tree, files=changes,
-                     patch=patch.decode("utf-8", "replace"))
+    patch = git_pinned(
+        wt.git_dir,
+        "diff-tree",
+        "-r",
+        "-p",
+        "--no-renames",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+        wt.base_commit,
+        tree,
+    ).stdout
+    return ChangeSet(
+        base_commit=wt.base_commit, tree=tree, files=changes, patch=patch.decode("utf-8", "replace")
+    )
 
 
 def _write_tree(wt: Worktree, changes: list[FileChange], index: Path) -> str:
     """Base tree plus the changes, through a throwaway index (deletions first, so D/F swaps work)."""
     zero = "0" * len(wt.base_commit)
     lines = [b"0 %s\t%s\0" % (zero.encode(), os.fsencode(c.path)) for c in changes if c.status == "deleted"]
-    lines += [b"%s %s\t%s\0" % (c.new_mode.encode(), c.new_blob.encode(), os.fsencode(c.path))
-              for c in changes if c.status != "deleted"]
+    lines += [
+        b"%s %s\t%s\0" % (c.new_mode.encode(), c.new_blob.encode(), os.fsencode(c.path))
+        for c in changes
+        if c.status != "deleted"
+    ]
     git_pinned(wt.git_dir, "read-tree", wt.base_commit, index=index)
-    git_pinned(wt.git_dir, "update-index", "-z", "--replace", "--index-info", index=index, input=b"".join(lines))
+    git_pinned(
+        wt.git_dir, "update-index", "-z", "--replace", "--index-info", index=index, input=b"".join(lines)
+    )
     return git_pinned(wt.git_dir, "write-tree", index=index).stdout.decode().strip()
 
 
 def _fill_numstat(wt: Worktree, tree: str, changes: list[FileChange]) -> None:
-    out = git_pinned(wt.git_dir, "diff-tree", "-r", "-z", "--numstat", "--no-renames", "--no-ext-diff",
-                     "--no-textconv", wt.base_commit, tree).stdout
+    out = git_pinned(
+        wt.git_dir,
+        "diff-tree",
+        "-r",
+        "-z",
+        "--numstat",
+        "--no-renames",
+        "--no-ext-diff",
+        "--no-textconv",
+        wt.base_commit,
+        tree,
+    ).stdout
     by_path = {c.path: c for c in changes}
     for rec in out.split(b"\0"):
         if b"\t" not in rec:

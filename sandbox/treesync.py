@@ -59,8 +59,9 @@ class TreeRecord:
 
     def save(self, path: Path) -> None:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "entries"}
-        data["entries"] = [[p, e.mode, e.oid, e.ino, e.size, e.mtime_ns, e.ctime_ns]
-                           for p, e in self.entries.items()]
+        data["entries"] = [
+            [p, e.mode, e.oid, e.ino, e.size, e.mtime_ns, e.ctime_ns] for p, e in self.entries.items()
+        ]
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, separators=(",", ":")))
         os.replace(tmp, path)
@@ -77,7 +78,12 @@ class TreeRecord:
 
 def same_stat(rec: Entry, st: os.stat_result, owner: tuple[int, int] | None = None) -> bool:
     """True if the file on disk is exactly the one the record describes."""
-    if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (rec.ino, rec.size, rec.mtime_ns, rec.ctime_ns):
+    if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (
+        rec.ino,
+        rec.size,
+        rec.mtime_ns,
+        rec.ctime_ns,
+    ):
         return False
     if owner is not None and st.st_uid != owner[0]:
         return False
@@ -88,8 +94,12 @@ def same_stat(rec: Entry, st: os.stat_result, owner: tuple[int, int] | None = No
 
 def gitfile_stat_ok(st: os.stat_result, rec: TreeRecord) -> bool:
     """The worktree's .git is still the very file the host wrote (a rewrite, even with the same bytes, is not)."""
-    return (stat.S_ISREG(st.st_mode) and st.st_ino == rec.gitfile_ino
-            and st.st_ctime_ns == rec.gitfile_ctime_ns and st.st_size == len(rec.gitfile.encode()))
+    return (
+        stat.S_ISREG(st.st_mode)
+        and st.st_ino == rec.gitfile_ino
+        and st.st_ctime_ns == rec.gitfile_ctime_ns
+        and st.st_size == len(rec.gitfile.encode())
+    )
 
 
 def file_perm(mode: str) -> int:
@@ -124,8 +134,10 @@ def _trie(target: dict[str, tuple[str, str]]) -> dict:
 class TreeSync:
     """One reset of `root` to `target`, reusing files whose recorded stat still matches."""
 
-    def __init__(self, root: Path, git_dir: Path, *, owner: tuple[int, int] | None = None):
+    def __init__(self, root: Path, git_dir: Path, *, owner: tuple[int, int] | None = None,
+                 clean_dirs: dict[str, tuple[int, int, int]] | None = None):
         self.root, self.git_dir, self.owner = root, git_dir, owner
+        self.clean_dirs = clean_dirs or {}
         self.kept: dict[str, Entry] = {}
         self.to_write: list[tuple[str, str, str]] = []
         self.changed = 0
@@ -153,6 +165,8 @@ class TreeSync:
     def _sync_dir(self, fd: int, prefix: str, node: dict, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise Tamper(prefix, "directory nesting too deep")
+        if self._still_clean(fd, prefix, node, depth):
+            return
         present: set[str] = set()
         with os.scandir(fd) as it:
             entries = list(it)
@@ -186,6 +200,24 @@ class TreeSync:
                 self._descend(fd, name, rel, want, depth)
             else:
                 self.to_write.append((rel, *want))
+
+    def _still_clean(self, fd: int, prefix: str, node: dict, depth: int) -> bool:
+        """Skip listing a directory extraction found exactly as recorded, if it has not moved since."""
+        seen = self.clean_dirs.get(prefix)
+        if seen is None:
+            return False
+        st = os.fstat(fd)
+        if (st.st_ino, st.st_mtime_ns, st.st_ctime_ns) != seen:
+            return False
+        leaves = [(prefix + n, w) for n, w in node.items() if isinstance(w, tuple)]
+        if any(self.known.get(rel) is None or (self.known[rel].mode, self.known[rel].oid) != w for rel, w in leaves):
+            return False
+        for rel, _ in leaves:
+            self.kept[rel] = self.known[rel]
+        for name, want in node.items():
+            if isinstance(want, dict):
+                self._descend(fd, name, prefix + name, want, depth)
+        return True
 
     def _descend(self, fd: int, name: str, rel: str, node: dict, depth: int) -> None:
         sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
@@ -223,7 +255,7 @@ class TreeSync:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fchmod(fd, file_perm(mode))
                 if self.owner:
                     os.fchown(fd, *self.owner)

@@ -55,6 +55,15 @@ class Worktree(BaseModel):
     gitfile: str | None = Field(None, description="Exact bytes of path/.git as the host wrote them.")
     record: Path | None = Field(None, description="Host-owned stat record of the tree (speeds extraction).")
     _loaded: TreeRecord | None = PrivateAttr(None)  # the same record, in memory, when the manager made this
+    _clean_dirs: dict[str, tuple[int, int, int]] = PrivateAttr(default_factory=dict)
+
+    def hand_clean_dirs(self, clean: dict[str, tuple[int, int, int]]) -> None:
+        """Extraction found these directories exactly as recorded; the reset may skip listing them.
+
+        Only our own process runs between extraction and the reset (the container is gone); a directory
+        whose inode, mtime or ctime moved since is listed again anyway.
+        """
+        self._clean_dirs = dict(clean)
 
     def host_record(self) -> TreeRecord | None:
         """The host's record of this tree at checkout (never anything read from the tree)."""
@@ -87,8 +96,14 @@ class _Slot:
 class WorktreeManager:
     """Hands out worktrees for runs and takes them back, resetting pooled ones in place."""
 
-    def __init__(self, repo: Path, *, state_dir: Path | None = None, pool_size: int = 2,
-                 owner: tuple[int, int] | None | str = "auto"):
+    def __init__(
+        self,
+        repo: Path,
+        *,
+        state_dir: Path | None = None,
+        pool_size: int = 2,
+        owner: tuple[int, int] | None | str = "auto",
+    ):
         self.repo = Path(repo).resolve()
         self.state_dir = Path(state_dir) if state_dir else state_dir_for(self.repo)
         self.pool_size = max(0, pool_size)
@@ -106,8 +121,9 @@ class WorktreeManager:
         return self._git_dir
 
     @contextmanager
-    def checkout(self, run_id: str, *, branch: str | None = None, base: str = "HEAD",
-                 keep: bool = False) -> Iterator[Worktree]:
+    def checkout(
+        self, run_id: str, *, branch: str | None = None, base: str = "HEAD", keep: bool = False
+    ) -> Iterator[Worktree]:
         """A worktree at `base` for one run; on exit it is reset into the pool or removed (never kept live)."""
         if not _RUN_ID.fullmatch(run_id):
             raise WorktreeError(f"invalid run id {run_id!r}: use letters, digits, '.', '_' or '-'")
@@ -118,15 +134,22 @@ class WorktreeManager:
         slot = self._claim(run_id)
         try:
             rec = self._prepare(slot, base_commit, run_id)
-            wt = Worktree(repo=self.repo, git_dir=self.git_dir, path=slot.path, branch=branch,
-                          base_commit=base_commit, run_id=run_id, gitfile=rec.gitfile,
-                          record=slot.record)
+            wt = Worktree(
+                repo=self.repo,
+                git_dir=self.git_dir,
+                path=slot.path,
+                branch=branch,
+                base_commit=base_commit,
+                run_id=run_id,
+                gitfile=rec.gitfile,
+                record=slot.record,
+            )
             wt._loaded = rec
             settle(rec.stamp_ns)
             try:
                 yield wt
             finally:
-                self._release(slot, rec)
+                self._release(slot, rec, wt._clean_dirs)
         finally:
             _unlock(slot.lock_fd)
         if keep:
@@ -207,19 +230,24 @@ class WorktreeManager:
         content = gitfile.read_text()
         if not content.startswith("gitdir: "):
             raise WorktreeError(f"unexpected .git file written by git worktree add in {path}")
-        admin = Path(content[len("gitdir: "):].strip())
+        admin = Path(content[len("gitdir: ") :].strip())
         if not admin.is_absolute():
             admin = (path / admin).resolve()
         target = ls_tree(self.git_dir, base)
-        rec = TreeRecord(base=base, gitfile=content, gitfile_ino=st.st_ino, gitfile_ctime_ns=st.st_ctime_ns,
-                         admin_dir=str(admin))
+        rec = TreeRecord(
+            base=base,
+            gitfile=content,
+            gitfile_ino=st.st_ino,
+            gitfile_ctime_ns=st.st_ctime_ns,
+            admin_dir=str(admin),
+        )
         rec.entries = TreeSync(path, self.git_dir, owner=self.owner).run(target, {})
         rec.gitlinks = [p for p, (mode, _) in target.items() if mode == "160000"]
         rec.stamp_ns = time.time_ns()
         rec.save(slot.record)
         return rec
 
-    def _release(self, slot: _Slot, rec: TreeRecord) -> None:
+    def _release(self, slot: _Slot, rec: TreeRecord, clean_dirs: dict | None = None) -> None:
         """Put a returned (hostile) tree back to its base, or destroy it; never leave it live."""
         if not slot.pooled:
             self._destroy(slot)
@@ -229,7 +257,7 @@ class WorktreeManager:
                 raise Tamper(".git", "the worktree's .git file changed")
             target = {p: (e.mode, e.oid) for p, e in rec.entries.items()}
             target.update({p: ("160000", "") for p in rec.gitlinks})
-            sync = TreeSync(slot.path, self.git_dir, owner=self.owner)
+            sync = TreeSync(slot.path, self.git_dir, owner=self.owner, clean_dirs=clean_dirs)
             rec.entries = sync.run(target, rec.entries)
             if sync.changed:
                 rec.stamp_ns = time.time_ns()
@@ -279,8 +307,15 @@ class WorktreeManager:
     # -- refs ------------------------------------------------------------------------------------------
 
     def _resolve(self, base: str) -> str:
-        proc = git_trusted(self.repo, "rev-parse", "--verify", "--quiet", "--end-of-options",
-                           f"{base}^{{commit}}", check=False)
+        proc = git_trusted(
+            self.repo,
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            f"{base}^{{commit}}",
+            check=False,
+        )
         if proc.returncode != 0:
             raise WorktreeError(f"unknown base revision {base!r} in {self.repo}")
         return proc.stdout.decode().strip()

@@ -229,3 +229,25 @@ def test_gc_skips_a_tree_a_live_process_holds(repo):
     with mgr.checkout("live") as wt:
         assert mgr.gc() == []
         assert wt.path.exists()
+
+
+def test_reset_after_extraction_skips_only_what_is_still_clean(repo):
+    (repo / "pkg").mkdir()
+    for i in range(5):
+        (repo / "pkg" / f"m{i}.py").write_text(f"{i}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pkg")
+    mgr = WorktreeManager(repo, pool_size=1)
+    with mgr.checkout("r1") as wt:
+        (wt.path / "pkg" / "m1.py").write_text("changed\n")
+        (wt.path / "app.py").unlink()
+        (wt.path / "new").mkdir()
+        (wt.path / "new" / "f").write_text("x")
+        assert {f.path for f in extract_changes(wt).files} == {"pkg/m1.py", "app.py", "new/f"}
+        # written after extraction (by our own process): the directory moved, so it is listed again
+        (wt.path / "pkg" / "late.txt").write_text("late\n")
+        untouched = os.stat(wt.path / "pkg" / "m3.py").st_ino
+    with mgr.checkout("r2") as wt:
+        assert _tree_files(wt.path) == _commit_files(repo)
+        assert os.stat(wt.path / "pkg" / "m3.py").st_ino == untouched
+        assert extract_changes(wt).empty
