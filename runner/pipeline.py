@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from runner.errors import InvalidInput, StateError
 from runner.task_builder import BuildEnv, BuildResult, TaskBuilder, integration_branch
+from sandbox.errors import SandboxError
 
 __all__ = [
     "BuildEnv",
@@ -189,7 +190,7 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
         return plan
     try:
         target = integration_branch(env)
-    except StateError as exc:
+    except (StateError, SandboxError) as exc:
         target = f"(unresolved: {exc})"
     plan["image"] = codex_image_status(cfg.sandbox.base_image)
     plan["model"] = f"{cfg.llm.model} via the gateway → {cfg.llm.base_url} (mode {cfg.llm.mode})"

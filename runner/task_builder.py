@@ -158,7 +158,7 @@ class TaskBuilder:
         env.progress(f"task {task.id} [{task.type}] {task.title} — run {run.id} (attempt {attempt_no})")
         extra: dict[str, Any] = {}
         try:
-            extra = self._steps(task, run, rec, target, image)
+            self._steps(task, run, rec, target, image, extra)
         except KeyboardInterrupt:
             rec.fail("interrupted", "interrupted", 130, status="interrupted")
             raise
@@ -170,7 +170,8 @@ class TaskBuilder:
             self._finish(task, run, rec, utcnow())
         return self._result(task, rec, extra)
 
-    def _steps(self, task, run, rec: RunRecord, target: str, image: str) -> dict[str, Any]:
+    def _steps(self, task, run, rec: RunRecord, target: str, image: str, extra: dict[str, Any]) -> None:
+        """The steps of one attempt; `rec` and `extra` collect what the result and the manifest report."""
         from runner.executor import CodexExecutor
         from runner.prompts import prompt_hash, render_prompt
         from sandbox.extract import extract_changes
@@ -178,7 +179,6 @@ class TaskBuilder:
         from sandbox.worktree import WorktreeManager
 
         env, cfg = self.env, self.cfg
-        extra: dict[str, Any] = {}
         manager = WorktreeManager(env.root, pool_size=cfg.sandbox.pool_size)
         started = time.monotonic()
         with manager.checkout(run.id, base=target) as wt:
@@ -207,7 +207,7 @@ class TaskBuilder:
                 rec.fail(result.outcome, result.error or result.outcome, EXIT_FOR_OUTCOME[result.outcome])
                 if result.stderr_tail:
                     rec.artifact("codex-stderr.txt", result.stderr_tail + "\n")
-                return extra
+                return
             with rec.timed("extract_s"):
                 changes = extract_changes(wt, cfg.sandbox.extract)
         rec.artifact("diff.patch", changes.patch)
@@ -215,12 +215,12 @@ class TaskBuilder:
         rec.change = changes.stats()
         if changes.empty:
             rec.fail("no_change", "Codex finished without changing any file", EXIT_FOR_OUTCOME["no_change"])
-            return extra
+            return
         env.progress(_change_line(changes))
         with rec.timed("gates_s"):
             report = _evaluate(env.root, changes, cfg, task)
-        gates_json = report.model_dump_json(indent=2)
-        rec.artifact("gates.json", gates_json + "\n")
+        gates_json = report.model_dump_json(indent=2) + "\n"
+        rec.artifact("gates.json", gates_json)
         rec.hashes["gate_report"] = sha256_text(gates_json)
         blocking = [f for f in report.findings if f.blocking]
         rec.gates = {"decision": report.decision, "gates": report.gates, "findings": len(report.findings),
@@ -230,10 +230,9 @@ class TaskBuilder:
         if report.decision == "block":
             reasons = "; ".join(f"{f.gate}/{f.rule} {f.file}{':' + str(f.line) if f.line else ''}" for f in blocking[:5])
             rec.fail("blocked", f"blocked by the policy gates: {reasons}", 3, status="blocked")
-            return extra
+            return
         self._commit_and_merge(task, run, rec, changes, target, extra.get("final_message"))
         rec.outcome, rec.status = "ok", "succeeded"
-        return extra
 
     def _commit_and_merge(self, task, run, rec: RunRecord, changes, target: str, final_message: str | None) -> None:
         from sandbox.gitops import commit_changeset, merge_branch
