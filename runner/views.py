@@ -38,6 +38,9 @@ class Progress(View):
     by_status: dict[str, int] = Field(..., description="Task count per status.")
     ready: list[str] = Field(..., description="Ids of tasks ready to build, in the order `build next` takes them.")
     percent_complete: float = Field(..., description="Completed over total, 0-100.")
+    blocked: dict[str, list[str]] = Field(
+        default_factory=dict, description="Pending tasks that cannot run: id -> failed/skipped dependencies."
+    )
 
 
 class TokenTotals(View):
@@ -157,6 +160,7 @@ def build_status(store: Store) -> StatusReport:
         progress=Progress.model_construct(
             total=len(nodes), by_status=counts, ready=[t.id for t in dag.ready(nodes)],
             percent_complete=round(100.0 * done / len(nodes), 1) if nodes else 0.0,
+            blocked=dag.blocked_by(nodes),
         ),
         last_run=last_run,
         running=[r[0] for r in db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY started_at")],

@@ -32,6 +32,10 @@ def render(a, r) -> None:
     out.print(f"tasks      {p.total} ({counts}); {p.percent_complete}% complete", markup=False)
     if p.ready:
         out.print(f"next       {p.ready[0]}" + (f" (+{len(p.ready) - 1} more ready)" if len(p.ready) > 1 else ""))
+    if p.blocked:
+        out.print(f"blocked    {len(p.blocked)} task(s) wait on failed or dropped work: "
+                  + ", ".join(f"{t[-8:]} ← {', '.join(d[-8:] for d in deps)}" for t, deps in list(p.blocked.items())[:3]),
+                  markup=False)
     if r.last_run:
         lr = r.last_run
         out.print(f"last run   {lr.id} {lr.kind} {lr.status}" + (f" task {lr.task_id}" if lr.task_id else "")

@@ -194,3 +194,30 @@ def test_config_outside_a_repo(tmp_path, monkeypatch, capsys):
     assert check_schema("config-validate", out)["files"] == [str(user_file)]
     code, _, err = cli(capsys, "config", "set", "llm.model", "m3")
     assert code == 2 and "not inside a git repository" in err
+
+
+def test_plan_generate_three_bad_answers_exits_1_and_stores_nothing(here, capsys):
+    (here / "PRD.md").write_text("# Tiny\n")
+    bad = [{"content": "no json here"}, {"json": {"summary": "x"}}, {"json": {"summary": "x", "tasks": []}}]
+    with ScriptedModelServer({"chat": bad}) as server:
+        assert cli(capsys, "config", "set", "llm.base_url", server.base_url)[0] == 0
+        code, out, err = cli(capsys, "plan", "generate", "PRD.md", "--json")
+    assert code == 1
+    assert check_schema("error", out)["error"]["message"].endswith("last error: invalid task DAG: the plan has no tasks")
+    assert err.count("\n") == 1 and "3 attempts" in err
+    with Store.open(here) as s:
+        assert s.plan() is None and s.list_tasks() == [] and s.lifecycle_state() == "IDLE"
+        assert [e.details["attempt"] for e in s.audit_events("plan.invalid_output")] == [1, 2, 3]
+
+
+def test_status_names_tasks_blocked_by_a_failed_dependency(here, capsys):
+    code, out, _ = cli(capsys, "task", "add", "base", "--json")
+    base = json.loads(out)["task"]["id"]
+    code, out, _ = cli(capsys, "task", "add", "on top", "--depends-on", base, "--json")
+    top = json.loads(out)["task"]["id"]
+    with Store.open(here) as s:
+        s.update_task(base, event="task.failed", status="failed", last_error="boom")
+    code, out, _ = cli(capsys, "status", "--json")
+    assert check_schema("status", out)["progress"]["blocked"] == {top: [base]}
+    code, out, _ = cli(capsys, "status")
+    assert code == 0 and "blocked    1 task(s)" in out
