@@ -21,7 +21,7 @@ from sandbox.gitcmd import git_pinned, hash_files, ls_tree
 from sandbox.ignore import IgnoreRules
 from sandbox.pathnames import escape_for_terminal, has_control, is_dotgit, is_gitattributes, is_gitmodules
 from sandbox.settings import ExtractCaps
-from sandbox.treesync import gitfile_stat_ok, same_stat
+from sandbox.treesync import MAX_DEPTH, gitfile_stat_ok, same_stat
 from sandbox.worktree import Worktree
 
 __all__ = ["escape_for_terminal", "extract_changes"]
@@ -125,8 +125,8 @@ class _Scan:
             self.files += 1
             if self.files > self.caps.max_files:
                 raise _refuse(rel, f"tree holds more than {self.caps.max_files} files (cap)")
-            if depth + 1 > self.caps.max_depth:
-                raise _refuse(rel, f"deeper than {self.caps.max_depth} levels (cap)")
+            if depth + 1 > min(self.caps.max_depth, MAX_DEPTH):
+                raise _refuse(rel, f"deeper than {min(self.caps.max_depth, MAX_DEPTH)} levels (cap)")
             if self._entry(fd, name, rel, st, depth, in_ignored, tracked):
                 matched += 1
             else:

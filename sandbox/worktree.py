@@ -190,6 +190,9 @@ class WorktreeManager:
 
     def _claim(self, run_id: str) -> _Slot:
         self.root.mkdir(parents=True, exist_ok=True)
+        # Trees may belong to the sandbox uid; no host user but us may reach them (bind mounts need no path).
+        if os.stat(self.root).st_mode & 0o077:
+            os.chmod(self.root, 0o700)
         for i in range(self.pool_size):
             fd = _try_lock(self.root / f"pool-{i}.lock")
             if fd is not None:

@@ -140,3 +140,31 @@ def test_escape_for_terminal():
     assert escape_for_terminal("evil\u202etxt.exe") == "evil\\u202etxt.exe"
     assert escape_for_terminal("x\ny", keep_newlines=False) == "x\\x0ay"
     assert escape_for_terminal("\x9b2J") == "\\x9b2J"
+
+
+def test_gitignore_rules_come_from_the_base_commit(repo):
+    (repo / "vendor").mkdir()
+    (repo / "vendor" / "tracked.txt").write_text("t\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / ".gitignore").write_text("*.log\n!keep.log\n")
+    (repo / ".gitignore").write_text("vendor/\n")
+    git(repo, "add", "-A")
+    git(repo, "add", "-f", "vendor/tracked.txt")
+    git(repo, "commit", "-qm", "ignores")
+    (repo / ".git" / "info" / "exclude").write_text("*.tmp\n")
+    mgr = WorktreeManager(repo, pool_size=1)
+    with mgr.checkout("g1") as wt:
+        (wt.path / "vendor" / "tracked.txt").write_text("changed\n")  # tracked: never ignored
+        (wt.path / "vendor" / "untracked.txt").write_text("u\n")  # inside an ignored dir: left out
+        (wt.path / "sub" / "debug.log").write_text("d\n")
+        (wt.path / "sub" / "keep.log").write_text("k\n")
+        (wt.path / "scratch.tmp").write_text("s\n")
+        (wt.path / "top.log").write_text("only sub/ ignores *.log\n")
+        cs = extract_changes(wt)
+    assert sorted(f.path for f in cs.files) == ["sub/keep.log", "top.log", "vendor/tracked.txt"]
+
+
+def test_worktrees_are_private_to_the_host_user(repo):
+    mgr = WorktreeManager(repo, pool_size=1)
+    with mgr.checkout("p1"):
+        assert os.stat(mgr.root).st_mode & 0o777 == 0o700
