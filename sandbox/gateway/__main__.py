@@ -120,7 +120,7 @@ def serve(cfg, acct, redactor, undumpable: bool, *, until_signal: bool = False) 
         servers.append(tcp)
     for s in servers:
         s.core = core  # type: ignore[attr-defined]
-        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     acct.set(ready=True, socket_path=str(sock), tcp_address=tcp_address, undumpable=undumpable)
     print(json.dumps({"ready": True, "socket_path": str(sock), "tcp_address": tcp_address}), flush=True)
     signal.signal(signal.SIGTERM, _interrupt)

@@ -309,6 +309,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
     """Hands every request, whatever its method, to the GatewayCore."""
 
     protocol_version = "HTTP/1.1"
+    timeout = 900  # seconds a client connection may sit idle or stop reading before it is dropped
 
     def version_string(self) -> str:
         return "codex-sandbox-gateway"
