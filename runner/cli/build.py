@@ -13,6 +13,8 @@ app = typer.Typer(no_args_is_help=True)
 
 def make_env(a, *, command: str = "build"):
     """Compose the pipeline's inputs at the edge: repo, config, the key from the environment, progress."""
+    from rich.markup import escape
+
     from runner.pipeline import BuildEnv
 
     config = a.config
@@ -20,31 +22,33 @@ def make_env(a, *, command: str = "build"):
         root=a.repo_root(),
         config=config,
         api_key=os.environ.get(config.llm.api_key_env) or None,
-        progress=a.info,
+        progress=lambda message: a.info(escape(message)),  # task titles and model text are not markup
         command=command,
     )
 
 
 def render_result(a, result) -> None:
     """One result for humans: what happened, the commit, the gates, the tokens, where the run folder is."""
-    c = a.console
+    def say(text: str) -> None:
+        a.console.print(text, markup=False)  # titles, errors and findings come from the task and the model
+
     mark = "ok" if result.ok else "FAILED" if result.status != "blocked" else "BLOCKED"
-    c.print(f"{mark}  task {result.task_id}  {result.title}")
+    say(f"{mark}  task {result.task_id}  {result.title}")
     if result.ok:
         how = "fast-forward" if result.fast_forward else f"merge commit {str(result.merge_commit)[:12]}"
-        c.print(f"  commit   {str(result.commit)[:12]} on {result.branch}, merged into {result.integration_branch} ({how})")
+        say(f"  commit   {str(result.commit)[:12]} on {result.branch}, merged into {result.integration_branch} ({how})")
     else:
-        c.print(f"  reason   {result.outcome}: {result.error}")
+        say(f"  reason   {result.outcome}: {result.error}")
     if result.gate_decision:
         blocking = sum(1 for f in result.findings if f.get("blocking"))
-        c.print(f"  gates    {result.gate_decision} ({len(result.findings)} finding(s), {blocking} blocking)")
+        say(f"  gates    {result.gate_decision} ({len(result.findings)} finding(s), {blocking} blocking)")
         for f in result.findings[:10]:
             where = f"{f.get('file')}:{f.get('line')}" if f.get("line") else f.get("file")
-            c.print(f"           {'BLOCK' if f.get('blocking') else 'warn '} {f.get('gate')}/{f.get('rule')} {where}")
-    c.print(f"  tokens   {result.tokens_in} in, {result.tokens_out} out ({result.requests} model request(s))")
-    c.print(f"  attempts {result.attempts}   run {result.run_id}")
+            say(f"           {'BLOCK' if f.get('blocking') else 'warn '} {f.get('gate')}/{f.get('rule')} {where}")
+    say(f"  tokens   {result.tokens_in} in, {result.tokens_out} out ({result.requests} model request(s))")
+    say(f"  attempts {result.attempts}   run {result.run_id}")
     if result.manifest_path:
-        c.print(f"  manifest {_rel(a, result.manifest_path)}")
+        say(f"  manifest {_rel(a, result.manifest_path)}")
 
 
 def finish(a, result) -> None:
@@ -67,11 +71,11 @@ def show_plan(a, plan: dict) -> None:
     def human() -> None:
         for key, value in plan.items():
             if isinstance(value, list):
-                a.console.print(f"{key}:")
+                a.console.print(f"{key}:", markup=False)
                 for item in value:
-                    a.console.print(f"  - {item}")
+                    a.console.print(f"  - {item}", markup=False)
             else:
-                a.console.print(f"{key}: {value}")
+                a.console.print(f"{key}: {value}", markup=False)
 
     a.emit(plan, human=human)
 

@@ -29,8 +29,10 @@ def demo(
             "steps": ["copy the sample repo, git init", "build the codex image if missing",
                       "build next: Codex in the sandbox → gates → commit → merge", "show commit, gates, tokens"],
         }
-        return a.emit(plan, human=lambda: [a.console.print(f"{k}: {v}") for k, v in plan.items()])
-    out = run_demo(workspace.resolve() if workspace else None, progress=a.info)
+        return a.emit(plan, human=lambda: [a.console.print(f"{k}: {v}", markup=False) for k, v in plan.items()])
+    from rich.markup import escape
+
+    out = run_demo(workspace.resolve() if workspace else None, progress=lambda m: a.info(escape(m)))
     r = out.result
     data = {
         "workspace": str(out.workspace),
@@ -51,16 +53,16 @@ def _render(a, out) -> None:
     from runner.cli.build import render_result
 
     c = a.console
-    c.print("== codex-sandbox demo (OFFLINE DEMO MODEL: a recorded script, not a real model) ==")
+    c.print("== codex-sandbox demo (OFFLINE DEMO MODEL: a recorded script, not a real model) ==", markup=False)
     render_result(a, out.result)
     if out.commit_log:
-        c.print("\n== the commit (git log -1) ==")
+        c.print("\n== the commit (git log -1) ==", markup=False)
         c.print(out.commit_log, markup=False)
     if out.gate_report:
-        c.print("\n== gate report ==")
-        c.print(f"decision: {out.gate_report.get('decision')}")
+        c.print("\n== gate report ==", markup=False)
+        c.print(f"decision: {out.gate_report.get('decision')}", markup=False)
         for gate, state in (out.gate_report.get("gates") or {}).items():
-            c.print(f"  {gate}: {state}")
+            c.print(f"  {gate}: {state}", markup=False)
     c.print(f"\n== tokens ==\n{out.result.tokens_in} in, {out.result.tokens_out} out"
-            f" over {out.result.requests} model request(s)")
-    c.print(f"\nthe sample repo stays at {out.workspace}  (try: git -C {out.workspace} log --oneline)")
+            f" over {out.result.requests} model request(s)", markup=False)
+    c.print(f"\nthe sample repo stays at {out.workspace}  (try: git -C {out.workspace} log --oneline)", markup=False)
