@@ -26,7 +26,7 @@ class TestResult(BaseModel):
 def read_untrusted(path: Path, limit: int = MAX_XML_BYTES) -> bytes | None:
     """Read a file the container wrote: a regular file, no symlink, under `limit` bytes; else None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO must not block us
     except OSError:
         return None
     try:
