@@ -117,7 +117,8 @@ class Deployer:
             raise
         finally:
             self._finish_run(run, env, result, error)
-            if mode == "lifecycle" and result is not None and result.ok and env == list(self.cfg.environments)[-1]:
+            final = ecfg.needs_approval(env) or env == list(self.cfg.environments)[-1]  # prod-like: now observe
+            if mode == "lifecycle" and result is not None and result.ok and final:
                 from runner import lifecycle
 
                 lifecycle.transition(self.store, "OBSERVING", reason=f"deployed {sha[:12]} to {env}")
