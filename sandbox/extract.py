@@ -315,7 +315,11 @@ def extract_changes(wt: Worktree, caps: ExtractCaps = _DEFAULT_CAPS) -> ChangeSe
     base, known = _base_map(wt)
     with tempfile.TemporaryDirectory(prefix="codex-extract-") as tmp:
         scan = _Scan(wt, base, known, caps, Path(tmp))
-        scan.run()
+        try:
+            scan.run()
+        except OSError as exc:  # e.g. the tree's root is gone or was swapped for something else
+            name = os.fsdecode(exc.filename) if exc.filename is not None else "."
+            raise _refuse(name if not os.path.isabs(name) else ".", f"cannot scan the tree: {exc.strerror}") from exc
         _check_links(scan)
         _check_special(scan)
         # Only now, with nothing refused, does anything reach the object database.

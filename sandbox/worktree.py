@@ -221,6 +221,9 @@ class WorktreeManager:
         except Tamper:
             self._destroy(slot, keep_lease=True)
             return self._create(slot, base)
+        except OSError as exc:
+            self._destroy(slot)
+            raise WorktreeError(f"cannot prepare worktree {slot.path}: {exc}") from exc
         except BaseException:
             self._destroy(slot)
             raise

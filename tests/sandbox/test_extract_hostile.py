@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -301,3 +302,14 @@ def test_refused_tree_is_destroyed_and_the_pool_rebuilt(repo, trap):
         assert (wt.path / "app.py").read_text() == (repo / "app.py").read_text()
         assert extract_changes(wt).empty
     assert "evil" not in git(repo, "worktree", "list")
+
+
+def test_missing_tree_is_a_clear_refusal(repo, trap):
+    mgr = WorktreeManager(repo, pool_size=0)
+    with mgr.checkout("gone") as wt:
+        shutil.rmtree(wt.path)
+        wt.path.symlink_to("/etc")
+        with pytest.raises(HostileTreeError, match="cannot scan the tree"):
+            extract_changes(wt)
+    assert not os.path.lexists(wt.path)
+    assert os.path.exists("/etc/passwd")
