@@ -313,3 +313,18 @@ def test_missing_tree_is_a_clear_refusal(repo, trap):
             extract_changes(wt)
     assert not os.path.lexists(wt.path)
     assert os.path.exists("/etc/passwd")
+
+
+def test_accepted_tree_commit_and_merge_run_nothing_inherited(repo, trap):
+    """With the environment armed, a clean run still goes through extract, commit and merge untouched."""
+    from sandbox.gitops import commit_changeset, merge_branch
+
+    canary, _ = trap
+    mgr = WorktreeManager(repo, pool_size=1)
+    with mgr.checkout("ok") as wt:
+        (wt.path / "app.py").write_text("def add(a, b):\n    return b + a\n")
+        cs = extract_changes(wt)
+    sha = commit_changeset(repo, cs, branch=wt.branch, message="swap", trailers={"Run-Id": "ok"})
+    assert merge_branch(repo, wt.branch, "main", message="m").commit == sha
+    assert (repo / "app.py").read_text().endswith("return b + a\n")
+    assert not canary.exists()
