@@ -26,13 +26,27 @@ def test_codex_argv_has_exactly_the_protocol_flags():
 
 
 def test_wrapper_starts_the_forwarder_then_codex_with_stdin_closed(tmp_path):
-    script = wrapper_script(model="gpt-5.5", socket_name="gateway.sock")
+    prompt = "Fix it.\nCODEX_SANDBOX_PROMPT_x\n'quotes' \"double\" $HOME `id` $(id)\n"
+    script = wrapper_script(model="gpt-5.5", socket_name="gateway.sock", prompt=prompt)
     assert f"socat TCP-LISTEN:{CONTAINER_PORT},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:" in script
     assert script.index("socat") < script.index("codex exec")
     assert '"$PROMPT" </dev/null' in script and 'mkdir -p "$CODEX_HOME"' in script
     path = tmp_path / "run.sh"
     path.write_text(script)
     assert subprocess.run(["bash", "-n", str(path)], check=False).returncode == 0  # valid shell
+    # the here-document gives the prompt back byte for byte: nothing in it is expanded or ends it early
+    head = script[: script.index("codex exec")].rsplit("\n", 1)[0].replace('mkdir -p "$CODEX_HOME"', "")
+    head = head.replace("socat ", "true ").replace("$(seq 1 100)", "")
+    echo = subprocess.run(["bash", "-c", head + '\nprintf %s "$PROMPT"'], capture_output=True, text=True, check=False,
+                          env={"PATH": "/usr/bin:/bin", "CODEX_HOME": str(tmp_path)})
+    assert echo.stdout == prompt.rstrip("\n")
+
+
+def test_an_oversized_prompt_is_refused_before_any_container():
+    import pytest
+
+    with pytest.raises(ValueError, match="over the"):
+        wrapper_script(model="m", socket_name="s", prompt="x" * 200_000)
 
 
 def _sink(tmp_path, *chunks: str) -> _EventSink:
