@@ -4,7 +4,9 @@ against the same scanners run naively (their own CLIs) over the whole repo.
     python bench/gates.py [--repeat 3]
 
 The repo is a clone of this project (a real tree of a few hundred files); the diffs are staged
-in it. "engine" is evaluate_changes in a fresh process (imports included), "cli" is the whole
+in it. Every Python file holds one `API_KEY = os.environ.get(...)` line, so detect-secrets is imported
+and run (its prefilter cannot skip those files). "engine" is evaluate_changes in a fresh process
+(imports included), "cli" is the whole
 `codex-sandbox policy check --staged` command, "warm" is a second run that hits the blob cache.
 Targets (issue #5): 500-line check < 1 s, 10-line check < 0.6 s.
 """
@@ -29,7 +31,10 @@ TARGETS = {"500-line": 1.0, "10-line": 0.6}
 PY = '''"""Generated module {i}."""
 
 import json
+import os
 from pathlib import Path
+
+API_KEY = os.environ.get("SERVICE_API_KEY", "")  # a keyword line: detect-secrets must run on this file
 
 
 def load_{i}(path: Path) -> dict:
@@ -52,7 +57,7 @@ def total_{i}(items: list[int]) -> int:
     return sum(x * 2 for x in items if x > 0)
 '''
 
-JS = '''// Generated module {i}.
+JS = """// Generated module {i}.
 const path = require("path");
 
 function join{i}(parts) {{
@@ -78,7 +83,7 @@ function pick{i}(obj, keys) {{
 }}
 
 module.exports = {{ join{i}, count{i}, pick{i} }};
-'''
+"""
 
 
 def git(repo: Path, *args: str) -> str:
@@ -144,16 +149,30 @@ def naive(repo: Path) -> dict[str, float]:
     """The scanners' own CLIs over the whole repo, one after another (what a naive gate does)."""
     semgrep = shutil.which("semgrep")
     return {
-        "semgrep scan (whole repo)": time_cmd([semgrep, "scan", "--config", str(ROOT / "policies" / "semgrep"),
-                                                "--metrics=off", "--disable-version-check", "--json", "-q", "."], repo),
+        "semgrep scan (whole repo)": time_cmd(
+            [
+                semgrep,
+                "scan",
+                "--config",
+                str(ROOT / "policies" / "semgrep"),
+                "--metrics=off",
+                "--disable-version-check",
+                "--json",
+                "-q",
+                ".",
+            ],
+            repo,
+        ),
         "detect-secrets scan (whole repo)": time_cmd([shutil.which("detect-secrets"), "scan", "."], repo),
-        "ruff check (whole repo)": time_cmd([shutil.which("ruff"), "check", "--no-cache", "--exit-zero", "."], repo),
+        "ruff check (whole repo)": time_cmd(
+            [shutil.which("ruff"), "check", "--no-cache", "--exit-zero", "."], repo
+        ),
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     cli = shutil.which("codex-sandbox") or "codex-sandbox"
     with tempfile.TemporaryDirectory(prefix="bench-gates-") as tmp:
@@ -173,19 +192,25 @@ def main() -> int:
             time_engine(repo, cache=True)  # fill the blob cache
             warm = [time_engine(repo, cache=True)[0] for _ in range(args.repeat)]
             shutil.rmtree(repo / ".codex")
-            cli_times = [time_cmd([cli, "policy", "check", "--staged", "-q"], repo) for _ in range(args.repeat)]
+            cli_times = [
+                time_cmd([cli, "policy", "check", "--staged", "-q"], repo) for _ in range(args.repeat)
+            ]
             engine = statistics.median(t for t, _, _ in cold)
+            best = min(t for t, _, _ in cold)
             cpu = statistics.median(c for _, c, _ in cold)
-            print(f"{label} diff ({cold[0][2]}):")
-            print(f"  engine, cold (fresh process, imports incl.) {engine:7.3f} s   target < {TARGETS[label]} s"
-                  f"   {'OK' if engine < TARGETS[label] else 'MISSED'}")  # fmt: skip
+            print(f"{label} diff ({cold[0][2]}): median (min) of {args.repeat}")
+            print(f"  engine, cold (fresh process, imports incl.) {engine:7.3f} s ({best:.3f})   target < "
+                  f"{TARGETS[label]} s   {'OK' if engine < TARGETS[label] else 'MISSED'}")  # fmt: skip
             print(f"  engine, cold: CPU of process + scanners     {cpu:7.3f} s")
-            print(f"  engine, warm blob cache                     {statistics.median(warm):7.3f} s")
-            print(f"  whole CLI `policy check --staged`           {statistics.median(cli_times):7.3f} s")
+            print(f"  engine, warm blob cache                     {statistics.median(warm):7.3f} s ({min(warm):.3f})")
+            print(f"  whole CLI `policy check --staged`           {statistics.median(cli_times):7.3f} s "
+                  f"({min(cli_times):.3f})")  # fmt: skip
             print(f"  speed-up vs naive whole-repo scanners       {naive_total / engine:7.1f}x")
             ok = ok and engine < TARGETS[label]
-        print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
-              "(other work on the machine inflates every wall time above)")
+        print(
+            f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+            "(other work on the machine inflates every wall time above)"
+        )
         return 0 if ok else 1
 
 
