@@ -105,10 +105,11 @@ class _Scan:
             name, rel = e.name, prefix + e.name
             if not prefix and name == ".git":
                 continue  # checked against the host's record above
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                raise _refuse(rel, "file name is not valid UTF-8") from None
+            if not name.isascii():
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise _refuse(rel, "file name is not valid UTF-8") from None
             if is_dotgit(name):
                 if prefix:
                     raise _refuse(rel, f"nested repository ({prefix.rstrip('/')!r} contains {name!r})")
@@ -174,10 +175,6 @@ class _Scan:
             raise _refuse(rel, "unsupported file type")
 
     def _file(self, fd: int, name: str, rel: str, st: os.stat_result) -> bool:
-        if st.st_size > self.caps.max_file_bytes:
-            raise _refuse(
-                rel, f"file of {st.st_size} bytes is over the per-file cap ({self.caps.max_file_bytes})"
-            )
         self.bytes += st.st_size
         if self.bytes > self.caps.max_bytes:
             raise _refuse(rel, f"tree holds more than {self.caps.max_bytes} bytes (cap)")
@@ -186,7 +183,11 @@ class _Scan:
         rec = self.known.get(rel)
         if rec is not None and rec.mode == mode and same_stat(rec, st):
             self.current[rel] = (mode, rec.oid)
-            return True
+            return True  # exactly the base file the host wrote: the per-file cap is about what a run writes
+        if st.st_size > self.caps.max_file_bytes:
+            raise _refuse(
+                rel, f"file of {st.st_size} bytes is over the per-file cap ({self.caps.max_file_bytes})"
+            )
         try:
             src = os.open(name, _FILE, dir_fd=fd)
         except PermissionError:

@@ -168,3 +168,20 @@ def test_worktrees_are_private_to_the_host_user(repo):
     mgr = WorktreeManager(repo, pool_size=1)
     with mgr.checkout("p1"):
         assert os.stat(mgr.root).st_mode & 0o777 == 0o700
+
+
+def test_per_file_cap_is_about_what_the_run_wrote(repo):
+    from sandbox.errors import HostileTreeError
+    from sandbox.settings import ExtractCaps
+
+    (repo / "big.bin").write_bytes(b"\0" * 5000)
+    git(repo, "add", "big.bin")
+    git(repo, "commit", "-qm", "big base file")
+    caps = ExtractCaps(max_file_bytes=1000)
+    mgr = WorktreeManager(repo, pool_size=1)
+    with mgr.checkout("c1") as wt:
+        (wt.path / "small.txt").write_text("ok\n")
+        assert [f.path for f in extract_changes(wt, caps).files] == ["small.txt"]
+        (wt.path / "big.bin").write_bytes(b"\1" * 5000)
+        with pytest.raises(HostileTreeError, match="per-file cap"):
+            extract_changes(wt, caps)
