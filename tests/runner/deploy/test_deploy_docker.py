@@ -13,6 +13,7 @@ from runner.cli.main import main
 from runner.deploy.config import DeployConfig
 from runner.deploy.service import Deployer
 from runner.errors import PolicyViolation
+from runner.models import PlanVersion
 from runner.secrets import open_store
 from runner.store import Store
 from tests.runner.deploy.app_fixture import commit_version, get, remove_project
@@ -53,6 +54,7 @@ def test_deploy_staging_rollback_and_prod_approval(repo, project, monkeypatch, c
     good = commit_version(repo, "v1")
     cfg = config(project)
     with Store.open(repo) as store:
+        store.insert_plan(PlanVersion(version=1, status="approved"))
         store.set_lifecycle_state("DEPLOYING", "test")
         deployer = Deployer(repo, cfg, store=store, secrets=open_store(repo).subset)
 
@@ -87,8 +89,25 @@ def test_deploy_staging_rollback_and_prod_approval(repo, project, monkeypatch, c
         assert rolled[0].details["previous_commit"] == broken
 
     monkeypatch.chdir(repo)
+    (repo / ".codex" / "config.yaml").write_text(f"deploy:\n  project: {project}\n")
     assert main(["--json", "deploy", "prod", "--commit", good]) == 3
     assert "needs approval" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+    # observe: healthy staging, its logs; then a dead app is an issue → MAINTAINING and a patch task.
+    assert main(["--json", "observe", "status", "staging"]) == 0
+    env_status = json.loads(capsys.readouterr().out)["environments"][0]
+    assert (env_status["health"], env_status["commit"]) == ("healthy", good)
+    assert main(["observe", "logs", "staging"]) == 0
+    assert "GET /health" in capsys.readouterr().out
+    with Store.open(repo) as store:
+        store.set_lifecycle_state("OBSERVING", "test")
+    deployer.provider.client.containers.get(f"{project}-staging").stop(timeout=1)  # the restored container
+    assert main(["--json", "observe", "status"]) == 1
+    issues = json.loads(capsys.readouterr().out)["issues"]
+    assert len(issues) == 1 and issues[0]["env"] == "staging" and issues[0]["task"]
+    with Store.open(repo) as store:
+        assert store.lifecycle_state() == "MAINTAINING"
+        assert store.get_task(issues[0]["task"]).type == "patch"
 
     # The value is in no file under .codex except the encrypted store.
     for path in (repo / ".codex").rglob("*"):
