@@ -101,6 +101,55 @@ def _semgrep_findings(root: Path, work: Path, files: list[StagedFile], repo: Pat
     return findings, status, notes
 
 
+def _secrets_gate(texts: list[StagedFile], policy: PolicyConfig, cache: ResultCache, gates: dict, notes: list) -> list[Finding]:
+    """detect-secrets (skipped for files no plugin could match) plus the configured patterns."""
+    sp = policy.security.secrets
+    if not sp.enabled:
+        gates["security.secrets"] = "skipped"
+        return []
+    scan = [f for f in texts if not excluded(f.path, sp.exclude_paths)]
+    found: list[Finding] = []
+    ds = None
+    if sp.detect_secrets and scan:
+        try:
+            ds = detect_secrets_scan(scan, sp, cache)
+        except ImportError as exc:
+            notes.append(f"detect-secrets unavailable ({exc}); configured patterns only")
+            found.append(Finding(gate="security", check="security.secrets", rule="secret.scanner-missing",
+                                 severity="error", blocking=sp.blocking, message="detect-secrets is not installed"))  # fmt: skip
+    found += secret_findings(scan, sp, ds)
+    gates["security.secrets"] = _status_of(found)
+    return found
+
+
+def _dependency_gates(repo: Path, files: list[StagedFile], policy: PolicyConfig, gates: dict, notes: list) -> list[Finding]:
+    """Dependency audit (security) and licences of new dependencies (compliance)."""
+    found: list[Finding] = []
+    changed, added = deps_mod.changed_deps(files)
+    dp = policy.security.dependencies
+    if dp.enabled:
+        extra = repo / dp.advisories if dp.advisories else None
+        dep_f = deps_mod.dependency_findings(changed, dp, deps_mod.load_advisories(extra))
+        found += dep_f
+        gates["security.dependencies"] = _status_of(dep_f)
+        online, note = deps_mod.online_audit(changed, dp) if changed else ("not run", "no dependency changes")
+        gates["security.dependencies.online"] = online
+        if note and changed:
+            notes.append(note)
+    else:
+        gates["security.dependencies"] = "skipped"
+    lp = policy.compliance.licenses
+    if lp.enabled:
+        lic_f, unknown = license_findings(added, lp, load_table(repo / lp.table if lp.table else None))
+        found += lic_f
+        status = _status_of(lic_f)
+        # nothing could be checked offline: say so rather than "warn" or "pass"
+        gates["compliance.licenses"] = "not run" if added and unknown == len(added) and status != "block" else status
+    else:
+        gates["compliance.licenses"] = "skipped"
+    return found
+
+
 def _status_of(findings: Iterable[Finding]) -> str:
     items = list(findings)
     if any(f.blocking and not f.overridden for f in items):
@@ -164,75 +213,38 @@ def evaluate_changes(
         timings["stage"] = time.perf_counter() - started
         texts = st.text_files()
         ruff_proc = start_ruff(st.root, texts, policy.quality.lint)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            sg_future = pool.submit(_semgrep_findings, st.root, st.work, texts, repo, policy, cache) if (
-                sec.semgrep.enabled and texts) else None  # fmt: skip
-            t = time.perf_counter()
-            if sec.secrets.enabled:
-                scan = [f for f in texts if not excluded(f.path, sec.secrets.exclude_paths)]
-                ds = None
-                if sec.secrets.detect_secrets and scan:
-                    try:
-                        ds = detect_secrets_scan(scan, sec.secrets, cache)
-                    except ImportError as exc:
-                        notes.append(f"detect-secrets unavailable ({exc}); configured patterns only")
-                        findings.append(Finding(gate="security", check="security.secrets", rule="secret.scanner-missing",
-                                                severity="error", blocking=sec.secrets.blocking,
-                                                message="detect-secrets is not installed"))  # fmt: skip
-                findings += secret_findings(scan, sec.secrets, ds)
-                gates["security.secrets"] = _status_of(f for f in findings if f.check == "security.secrets")
-            else:
-                gates["security.secrets"] = "skipped"
-            timings["secrets"] = time.perf_counter() - t
-
-            t = time.perf_counter()
-            changed, added = deps_mod.changed_deps(st.files)
-            if sec.dependencies.enabled:
-                extra = repo / sec.dependencies.advisories if sec.dependencies.advisories else None
-                dep_f = deps_mod.dependency_findings(changed, sec.dependencies, deps_mod.load_advisories(extra))
-                findings += dep_f
-                gates["security.dependencies"] = _status_of(dep_f) if changed else "pass"
-                online, note = deps_mod.online_audit(changed, sec.dependencies) if changed else ("not run", "")
-                gates["security.dependencies.online"] = online
-                if note:
-                    notes.append(note)
-            else:
-                gates["security.dependencies"] = "skipped"
-            lp = policy.compliance.licenses
-            if lp.enabled:
-                table = load_table(repo / lp.table if lp.table else None)
-                lic_f, unknown = license_findings(added, lp, table)
-                findings += lic_f
-                gates["compliance.licenses"] = _status_of(lic_f)
-                if unknown and not any(f.blocking for f in lic_f):
-                    gates["compliance.licenses"] = "not run" if unknown == len(added) else gates["compliance.licenses"]
-            else:
-                gates["compliance.licenses"] = "skipped"
-            timings["deps"] = time.perf_counter() - t
-
-            safety = safety_findings(changes, policy.safety, target_files, st.unsafe)
-            findings += safety
-            gates["safety"] = _status_of(safety) if policy.safety.enabled else "skipped"
-
-            status, cov = coverage_findings(coverage, policy.quality.coverage)
-            findings += cov
-            gates["quality.coverage"] = status
-
-            t = time.perf_counter()
-            if sg_future is not None:
-                sg_f, sg_status, sg_notes = sg_future.result()
-                findings += sg_f
-                notes += sg_notes
-                gates["security.semgrep"] = sg_status if sg_status == "not run" else _status_of(sg_f)
-            else:
-                gates["security.semgrep"] = "skipped" if not sec.semgrep.enabled else "pass"
-            timings["semgrep_wait"] = time.perf_counter() - t
-        if policy.quality.lint.enabled:
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # semgrep-core and ruff run as subprocesses while this thread does the Python-side gates
+                sg_future = pool.submit(_semgrep_findings, st.root, st.work, texts, repo, policy, cache) if (
+                    sec.semgrep.enabled and texts) else None  # fmt: skip
+                t = time.perf_counter()
+                findings += _secrets_gate(texts, policy, cache, gates, notes)
+                timings["secrets"] = time.perf_counter() - t
+                t = time.perf_counter()
+                findings += _dependency_gates(repo, st.files, policy, gates, notes)
+                timings["deps"] = time.perf_counter() - t
+                safety = safety_findings(changes, policy.safety, target_files, st.unsafe)
+                findings += safety
+                gates["safety"] = _status_of(safety) if policy.safety.enabled else "skipped"
+                gates["quality.coverage"], cov = coverage_findings(coverage, policy.quality.coverage)
+                findings += cov
+                t = time.perf_counter()
+                if sg_future is not None:
+                    sg_f, sg_status, sg_notes = sg_future.result()
+                    findings += sg_f
+                    notes += sg_notes
+                    gates["security.semgrep"] = sg_status if sg_status == "not run" else _status_of(sg_f)
+                else:
+                    gates["security.semgrep"] = "skipped" if not sec.semgrep.enabled else "pass"
+                timings["semgrep_wait"] = time.perf_counter() - t
             lint = lint_findings(ruff_proc, st.root, texts, policy.quality.lint)
-            findings += lint
-            gates["quality.lint"] = _status_of(lint)
-        else:
-            gates["quality.lint"] = "skipped"
+        finally:
+            if ruff_proc is not None and ruff_proc.poll() is None:
+                ruff_proc.kill()
+                ruff_proc.wait()
+        findings += lint
+        gates["quality.lint"] = _status_of(lint) if policy.quality.lint.enabled else "skipped"
     records, override_notes = apply_overrides(findings, overrides)
     notes += override_notes
     for check in list(gates):
