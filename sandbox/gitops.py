@@ -170,7 +170,8 @@ def _changed_paths(repo: Path, a: str, b: str) -> set[str]:
 
 def _dirty_paths(wt: Path) -> set[str]:
     """Paths with staged, unstaged or untracked changes in a (trusted) worktree, and their parent dirs."""
-    out = git_trusted(wt, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames").stdout
+    out = git_trusted(wt, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all",
+                      "--no-renames").stdout  # no opportunistic index refresh: a refusal leaves the index as is
     paths: set[str] = set()
     for rec in out.split(b"\0"):
         if len(rec) > 3:
