@@ -32,6 +32,20 @@ def who_overrides(repo: Path) -> str:
     return os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
 
 
+def last_verify_coverage(repo: Path) -> float | None:
+    """Coverage the newest verify report gives for the commit at HEAD, if any."""
+    try:
+        from runner.verify.report import load_last
+    except ImportError:
+        return None
+    try:
+        report = load_last(repo)
+    except (InvalidInput, ValueError, OSError):
+        return None
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return report.coverage_percent if report.commit == head.stdout.strip() else None
+
+
 @app.command("check")
 def check(
     ctx: typer.Context,
@@ -71,6 +85,10 @@ def check(
         changes, mode = diff_changeset(repo, diff), f"diff {diff}"
     else:
         changes, mode = staged_changeset(repo), "staged"
+    if coverage is None:
+        coverage = last_verify_coverage(repo)
+        if coverage is not None:
+            a.info(f"coverage {coverage}% from the last verify run of HEAD")
     by = who_overrides(repo)
     overrides = [Override(rule=r, reason=reasons[i] if len(reasons) > 1 else reasons[0], by=by)
                  for i, r in enumerate(override or [])]  # fmt: skip

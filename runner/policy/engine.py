@@ -263,6 +263,13 @@ def evaluate_changes(
     return report
 
 
+def evaluate_range(repo: Path, base: str, head: str = "HEAD", **kwargs: Any) -> PolicyReport:
+    """Gate what `head` adds over `base` (before a merge or a deploy); kwargs as for evaluate_changes."""
+    from runner.policy.gitchanges import diff_changeset
+
+    return evaluate_changes(repo, diff_changeset(Path(repo), f"{base}..{head}"), **kwargs)
+
+
 def _worst(statuses: list[str]) -> str:
     for s in ("block", "warn", "pass", "not run"):
         if s in statuses:

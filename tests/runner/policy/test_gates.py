@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from runner.errors import PolicyViolation
@@ -201,3 +203,31 @@ def test_broken_extra_rule_is_reported_and_the_others_still_run(repo):
                           config={"security": {"semgrep": {"rules": ["rules"]}}}, use_cache=False)  # fmt: skip
     assert "semgrep.python-os-system" in rules_of(report)
     assert any("Invalid pattern" in n for n in report.notes)
+
+
+def test_evaluate_range_gates_a_branch_before_a_merge(repo):
+    from runner.policy import evaluate_range
+
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit(repo, {"run.py": "import os\n\n\ndef go(x):\n    os.system(x)\n"})
+    report = evaluate_range(repo, base, "feature")
+    assert report.decision == "block" and "semgrep.python-os-system" in rules_of(report)
+    assert evaluate_range(repo, "feature", "feature").decision == "pass"
+
+
+def test_cli_takes_coverage_from_the_last_verify_report_of_head(repo, monkeypatch, capsys):
+    from runner.cli.main import main
+    from runner.verify.report import VerifyReport, runs_dir, save
+
+    head = git(repo, "rev-parse", "HEAD")
+    report = VerifyReport(run_id="01VERIFY", commit=head, passed=True, exit_code=0, command="pytest",
+                          image="img", ecosystem="python", coverage_percent=42.0)  # fmt: skip
+    save(report, runs_dir(repo) / report.run_id)
+    (repo / "x.py").write_text(CLEAN_PY)
+    git(repo, "add", "x.py")
+    monkeypatch.chdir(repo)
+    assert main(["--json", "policy", "check"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["gates"]["quality.coverage"] == "warn"
+    assert any(f["rule"] == "coverage.below-minimum" for f in out["findings"])
