@@ -50,7 +50,17 @@ def make_project(base: Path) -> Path:
     (repo / "requirements.txt").write_text("iniconfig==2.0.0\n")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
-    git(repo, "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-q", "-m", "fixture")
+    git(
+        repo,
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.invalid",
+        "commit",
+        "-q",
+        "-m",
+        "fixture",
+    )
     return repo
 
 
@@ -75,7 +85,15 @@ def main() -> int:
         image = config.verify.image or "codex-sandbox/python:latest"
         get_client().containers.run(image, ["true"], remove=True)  # warm the engine's image cache
         bare, _ = timed(lambda: get_client().containers.run(image, ["true"], remove=True))
-        host_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={base}/host.xml"]
+        host_cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={base}/host.xml",
+        ]
         host, proc = timed(lambda: subprocess.run(host_cmd, cwd=repo, capture_output=True, text=True))
         if proc.returncode != 0:
             print(proc.stdout[-500:], proc.stderr[-500:])

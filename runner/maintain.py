@@ -28,20 +28,27 @@ def add_maintenance_task(store, repo: Path, kind: str, description: str | None =
         raise InvalidInput(f"unknown maintenance kind {kind!r}")
     text = (description or "").strip()
     if kind != "upgrade" and not text:
-        raise InvalidInput(f"describe the {kind}: codex-sandbox maintain {kind} \"...\"")
+        raise InvalidInput(f'describe the {kind}: codex-sandbox maintain {kind} "..."')
     mode = lifecycle.require(store, "maintain")
     if kind == "upgrade":
         files = dependency_files(repo)
         title = "Upgrade dependencies" + (f": {text}" if text else "")
         body = UPGRADE_TEXT.format(files=", ".join(files) or "none found; look for them") + (
-            f"\n\nNotes: {text}" if text else "")
+            f"\n\nNotes: {text}" if text else ""
+        )
         targets = files
     else:
         title = f"{kind.capitalize()}: {text.splitlines()[0]}"
         body = text + "\n\nKeep every test passing (`codex-sandbox verify run` must pass)."
         targets = []
-    task = Task(type=kind, title=title[:200], description=body, target_files=targets, priority=1,
-                verification="codex-sandbox verify run")
+    task = Task(
+        type=kind,
+        title=title[:200],
+        description=body,
+        target_files=targets,
+        priority=1,
+        verification="codex-sandbox verify run",
+    )
     with store.transaction():
         store.add_task(task, actor="user", details={"source": "maintain"})
         if mode == "lifecycle" and store.lifecycle_state() == "OBSERVING":

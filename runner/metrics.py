@@ -11,7 +11,12 @@ def _seconds(run) -> float | None:
     if not run.finished_at:
         return None
     try:
-        return max(0.0, (datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at)).total_seconds())
+        return max(
+            0.0,
+            (
+                datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at)
+            ).total_seconds(),
+        )
     except ValueError:
         return None
 
@@ -29,8 +34,9 @@ class StoreCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         runs = self.store.list_runs()
-        hist = HistogramMetricFamily("task_duration_seconds", "Wall time of finished runs, by kind.",
-                                     labels=["kind"])
+        hist = HistogramMetricFamily(
+            "task_duration_seconds", "Wall time of finished runs, by kind.", labels=["kind"]
+        )
         for kind in ("build", "verify", "deploy", "sandbox"):
             durations = [d for r in runs if r.kind == kind and (d := _seconds(r)) is not None]
             if not durations:
@@ -39,15 +45,17 @@ class StoreCollector:
             hist.add_metric([kind], buckets, sum_value=float(sum(durations)))
         yield hist
 
-        tokens = CounterMetricFamily("llm_tokens_used", "Model tokens spent (runs and planning).",
-                                     labels=["direction"])
+        tokens = CounterMetricFamily(
+            "llm_tokens_used", "Model tokens spent (runs and planning).", labels=["direction"]
+        )
         spent_in, spent_out = self.store.tokens_spent()
         tokens.add_metric(["input"], float(spent_in))
         tokens.add_metric(["output"], float(spent_out))
         yield tokens
 
-        violations = CounterMetricFamily("policy_violations", "Blocking gate findings over all builds.",
-                                         labels=["decision"])
+        violations = CounterMetricFamily(
+            "policy_violations", "Blocking gate findings over all builds.", labels=["decision"]
+        )
         blocked = warned = 0
         for event in self.store.audit_events(event="build.gates"):
             details = event.details or {}
@@ -65,7 +73,9 @@ class StoreCollector:
         total.add_metric(["succeeded"], float(ok))
         total.add_metric(["failed"], float(len(deploys) - ok))
         yield total
-        rate = GaugeMetricFamily("deployment_success_rate", "Share of finished deploys that succeeded (NaN: none).")
+        rate = GaugeMetricFamily(
+            "deployment_success_rate", "Share of finished deploys that succeeded (NaN: none)."
+        )
         rate.add_metric([], ok / len(deploys) if deploys else float("nan"))
         yield rate
 

@@ -1,4 +1,4 @@
-"""Observe deployed environments: live status per env, and turn a failing one into MAINTAINING + a patch task."""
+"""Observe deployed environments: live status per env; a failing one means MAINTAINING + a patch task."""
 
 from __future__ import annotations
 
@@ -34,16 +34,24 @@ def react(store, statuses: list[EnvStatus]) -> list[dict]:
     if not issues:
         return []
     out: list[dict] = []
-    open_titles = {t.title for t in store.list_tasks() if t.type == "patch" and t.status in ("pending", "running")}
+    open_titles = {
+        t.title for t in store.list_tasks() if t.type == "patch" and t.status in ("pending", "running")
+    }
     for status, why in issues:
         title = f"Fix {status.env}: {'crash loop' if 'crash loop' in why else 'failing health check'}"
         entry = {"env": status.env, "issue": why, "commit": status.commit, "task": None}
         if title not in open_titles:
-            task = Task(type="patch", title=title, priority=0,
-                        description=f"Observed on {status.env} (commit {(status.commit or '?')[:12]}): {why}.\n"
-                                    "Find the cause, fix it, and keep the tests passing.",
-                        error_context=why[:2000])
-            store.add_task(task, actor="runner", event="task.proposed", details={"source": "observe", "env": status.env})
+            task = Task(
+                type="patch",
+                title=title,
+                priority=0,
+                description=f"Observed on {status.env} (commit {(status.commit or '?')[:12]}): {why}.\n"
+                "Find the cause, fix it, and keep the tests passing.",
+                error_context=why[:2000],
+            )
+            store.add_task(
+                task, actor="runner", event="task.proposed", details={"source": "observe", "env": status.env}
+            )
             open_titles.add(title)
             entry["task"] = task.id
         store.audit("observe.issue", details={k: v for k, v in entry.items()})
@@ -58,7 +66,9 @@ def render_status(statuses: list[EnvStatus]) -> list[str]:
     for s in statuses:
         up = f"up {_human(s.uptime_s)}" if s.uptime_s is not None else s.state
         commit = (s.commit or "-")[:12]
-        lines.append(f"{s.env:<10} {s.health:<9} {up:<12} restarts={s.restarts} commit={commit} {s.url or ''}".rstrip())
+        lines.append(
+            f"{s.env:<10} {s.health:<9} {up:<12} restarts={s.restarts} commit={commit} {s.url or ''}".rstrip()
+        )
     return lines
 
 

@@ -83,7 +83,9 @@ class SecretStore:
         try:
             plain = Fernet(key).decrypt(token)
         except InvalidToken:
-            raise InvalidInput(f"wrong master password for {self.path} (or the file was tampered with)") from None
+            raise InvalidInput(
+                f"wrong master password for {self.path} (or the file was tampered with)"
+            ) from None
         self._salt = salt
         return json.loads(plain)
 
@@ -131,7 +133,9 @@ class SecretStore:
         return {name: self.get(check_name(name)) for name in names}
 
 
-def open_store(root: Path, password: str | None = None, *, environ: dict[str, str] | None = None) -> SecretStore:
+def open_store(
+    root: Path, password: str | None = None, *, environ: dict[str, str] | None = None
+) -> SecretStore:
     """Open the repo's store with `password` or $CODEX_MASTER_PASSWORD."""
     env = os.environ if environ is None else environ
     password = password or env.get(PASSWORD_ENV)

@@ -69,8 +69,7 @@ def _deploy(ctx: typer.Context, env: str, approve: bool, commit: Optional[str]) 
         deployer = Deployer(root, a.config.deploy, store=store, secrets=_secrets_loader(a))
         if a.dry_run:
             plan = deployer.plan(env, commit)
-            a.emit({"dry_run": True, "plan": plan},
-                   lambda: [print(f"{k}: {v}") for k, v in plan.items()])
+            a.emit({"dry_run": True, "plan": plan}, lambda: [print(f"{k}: {v}") for k, v in plan.items()])
             return
         needed = deployer.provider.env_config(env).needs_approval(env)
         sha = deployer.resolve_commit(commit)
@@ -93,15 +92,22 @@ def prod(ctx: typer.Context, approve: bool = APPROVE, commit: Optional[str] = CO
 
 
 @app.command("to")
-def to(ctx: typer.Context, env: str = typer.Argument(..., help="Environment name from deploy.environments."),
-       approve: bool = APPROVE, commit: Optional[str] = COMMIT) -> None:
+def to(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment name from deploy.environments."),
+    approve: bool = APPROVE,
+    commit: Optional[str] = COMMIT,
+) -> None:
     """Deploy the verified commit to any configured environment."""
     _deploy(ctx, env, approve, commit)
 
 
 @app.command("rollback")
-def rollback(ctx: typer.Context, env: str = typer.Argument(..., help="Environment to roll back."),
-             approve: bool = APPROVE) -> None:
+def rollback(
+    ctx: typer.Context,
+    env: str = typer.Argument(..., help="Environment to roll back."),
+    approve: bool = APPROVE,
+) -> None:
     """Put the environment's previous image back."""
     from runner.deploy.service import Deployer
     from runner.store import Store
@@ -111,7 +117,10 @@ def rollback(ctx: typer.Context, env: str = typer.Argument(..., help="Environmen
     with Store.open(root) as store:
         deployer = Deployer(root, a.config.deploy, store=store, secrets=_secrets_loader(a))
         if a.dry_run:
-            a.emit({"dry_run": True, "rollback": env}, lambda: print(f"would roll back {env} to its previous image"))
+            a.emit(
+                {"dry_run": True, "rollback": env},
+                lambda: print(f"would roll back {env} to its previous image"),
+            )
             return
         via = approval(a, env, deployer.provider.env_config(env).needs_approval(env), approve, "roll back")
         result = deployer.rollback(env, approved_by=via)

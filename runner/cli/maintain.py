@@ -19,20 +19,28 @@ def _add(ctx: typer.Context, kind: str, description: Optional[str]) -> None:
     a = get_app(ctx)
     root = a.repo_root()
     if a.dry_run:
-        a.emit({"dry_run": True, "would_add": {"type": kind, "description": description}},
-               lambda: print(f"would add a {kind} task: {description or '(dependencies)'}"))
+        a.emit(
+            {"dry_run": True, "would_add": {"type": kind, "description": description}},
+            lambda: print(f"would add a {kind} task: {description or '(dependencies)'}"),
+        )
         return
     with RepoLock(root, f"maintain {kind}"), Store.open(root) as store:
         task = add_maintenance_task(store, root, kind, description)
         state = store.lifecycle_state()
-    a.emit({"task": task.model_dump(mode="json"), "lifecycle": state},
-           lambda: print(f"added {kind} task {task.id}: {task.title}\nnext: codex-sandbox build next, "
-                         "then codex-sandbox verify run"))
+    a.emit(
+        {"task": task.model_dump(mode="json"), "lifecycle": state},
+        lambda: print(
+            f"added {kind} task {task.id}: {task.title}\nnext: codex-sandbox build next, "
+            "then codex-sandbox verify run"
+        ),
+    )
 
 
 @app.command("upgrade")
-def upgrade(ctx: typer.Context,
-            notes: Optional[str] = typer.Argument(None, help="Optional notes (e.g. which package).")) -> None:
+def upgrade(
+    ctx: typer.Context,
+    notes: Optional[str] = typer.Argument(None, help="Optional notes (e.g. which package)."),
+) -> None:
     """Add a task that upgrades the dependencies in the sandbox (it must pass verify)."""
     _add(ctx, "upgrade", notes)
 

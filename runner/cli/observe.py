@@ -13,8 +13,10 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("status")
-def status(ctx: typer.Context,
-           env: Optional[str] = typer.Argument(None, help="One environment (default: all configured).")) -> None:
+def status(
+    ctx: typer.Context,
+    env: Optional[str] = typer.Argument(None, help="One environment (default: all configured)."),
+) -> None:
     """Health, uptime, restarts and deployed commit per environment; a failing one proposes a patch task."""
     from runner.observe import environment_statuses, react, render_status, repo_provider
     from runner.store import Store
@@ -45,9 +47,12 @@ def status(ctx: typer.Context,
 
 
 @app.command("logs")
-def logs(ctx: typer.Context, env: str = typer.Argument("staging", help="Environment."),
-         follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines."),
-         tail: int = typer.Option(200, "--tail", help="Lines of history to show first.")) -> None:
+def logs(
+    ctx: typer.Context,
+    env: str = typer.Argument("staging", help="Environment."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming new lines."),
+    tail: int = typer.Option(200, "--tail", help="Lines of history to show first."),
+) -> None:
     """The deployed app's log lines."""
     from runner.observe import repo_provider
 
@@ -66,9 +71,11 @@ def logs(ctx: typer.Context, env: str = typer.Argument("staging", help="Environm
 
 
 @app.command("metrics")
-def metrics(ctx: typer.Context,
-            serve: Optional[int] = typer.Option(None, "--serve", help="Serve /metrics on this port (127.0.0.1)."),
-            addr: str = typer.Option("127.0.0.1", "--addr", help="Address to bind with --serve.")) -> None:
+def metrics(
+    ctx: typer.Context,
+    serve: Optional[int] = typer.Option(None, "--serve", help="Serve /metrics on this port (127.0.0.1)."),
+    addr: str = typer.Option("127.0.0.1", "--addr", help="Address to bind with --serve."),
+) -> None:
     """The metrics in the Prometheus text format (or served for scraping)."""
     from runner.metrics import render
     from runner.metrics import serve as serve_metrics

@@ -36,7 +36,9 @@ def _store(ctx: typer.Context):
 def set_secret(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Secret name (an env var name, e.g. DATABASE_URL)."),
-    value_stdin: bool = typer.Option(False, "--value-stdin", help="Read the value from stdin instead of a prompt."),
+    value_stdin: bool = typer.Option(
+        False, "--value-stdin", help="Read the value from stdin instead of a prompt."
+    ),
 ) -> None:
     """Add or replace a secret (the value is read hidden, or from stdin)."""
     from runner.secrets import check_name

@@ -14,9 +14,11 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("run")
-def run(ctx: typer.Context,
-        commit: str = typer.Option("HEAD", "--commit", help="Commit to verify (default: HEAD)."),
-        stream: bool = typer.Option(False, "--stream", help="Show the test output live.")) -> None:
+def run(
+    ctx: typer.Context,
+    commit: str = typer.Option("HEAD", "--commit", help="Commit to verify (default: HEAD)."),
+    stream: bool = typer.Option(False, "--stream", help="Show the test output live."),
+) -> None:
     """Run the tests in the sandbox over a worktree of the commit; exit 1 naming failing tests."""
     import sys
 
@@ -28,8 +30,12 @@ def run(ctx: typer.Context,
     root = a.repo_root()
     if a.dry_run:
         sha = rev_parse(root, commit)
-        plan = {"commit": sha, "image": a.config.verify.image or "codex-sandbox/python:latest",
-                "command": a.config.verify.command or "detected (pytest / npm test)", "network": a.config.verify.network}
+        plan = {
+            "commit": sha,
+            "image": a.config.verify.image or "codex-sandbox/python:latest",
+            "command": a.config.verify.command or "detected (pytest / npm test)",
+            "network": a.config.verify.network,
+        }
         a.emit({"dry_run": True, "plan": plan}, lambda: [print(f"{k}: {v}") for k, v in plan.items()])
         return
     on_output = (lambda text: sys.stderr.write(text)) if stream and not a.json else None
@@ -42,8 +48,10 @@ def run(ctx: typer.Context,
 
 
 @app.command("report")
-def report(ctx: typer.Context,
-           junit: Optional[Path] = typer.Option(None, "--junit", help="Copy the last JUnit XML to this path.")) -> None:
+def report(
+    ctx: typer.Context,
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Copy the last JUnit XML to this path."),
+) -> None:
     """Print the last verify report (text, --json, or the JUnit file with --junit PATH)."""
     from runner.errors import InvalidInput
     from runner.store import Store
@@ -77,5 +85,7 @@ def fix(ctx: typer.Context) -> None:
     with RepoLock(root, "verify fix"), Store.open(root) as store:
         task = propose_fix(root, store, a.config)
         state = store.lifecycle_state()
-    a.emit({"task": task.model_dump(mode="json"), "lifecycle": state},
-           lambda: print(f"added fix task {task.id}: {task.title} (lifecycle {state})"))
+    a.emit(
+        {"task": task.model_dump(mode="json"), "lifecycle": state},
+        lambda: print(f"added fix task {task.id}: {task.title} (lifecycle {state})"),
+    )

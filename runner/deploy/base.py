@@ -53,7 +53,9 @@ class Provider(Protocol):
 
     name: str
 
-    def deploy(self, env: str, commit: str, context_tar: bytes, *, previous: str | None = None) -> DeployResult: ...
+    def deploy(
+        self, env: str, commit: str, context_tar: bytes, *, previous: str | None = None
+    ) -> DeployResult: ...
 
     def rollback(self, env: str) -> DeployResult: ...
 

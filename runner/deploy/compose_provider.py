@@ -119,19 +119,36 @@ class ComposeProvider(DockerProvider):
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         return path
 
-    def _compose(self, env: str, tree: Path, commit: str, *args: str, port: int) -> subprocess.CompletedProcess:
+    def _compose(
+        self, env: str, tree: Path, commit: str, *args: str, port: int
+    ) -> subprocess.CompletedProcess:
         ecfg = self.env_config(env)
         override = self._override(env, commit, tree)
-        env_vars = {**os.environ, **ecfg.env, **self._secrets(ecfg.secrets), "APP_PORT": str(port),
-                    "DEPLOY_ENV": env, "DEPLOY_COMMIT": commit}
-        cmd = [*compose_command(self.cfg.compose_command), "-p", self.compose_project(env),
-               "-f", str(tree / self.cfg.compose_file), "-f", str(override), *args]
-        proc = subprocess.run(cmd, cwd=tree, env=env_vars, capture_output=True, text=True,
-                              timeout=self.cfg.build_timeout_s)
+        env_vars = {
+            **os.environ,
+            **ecfg.env,
+            **self._secrets(ecfg.secrets),
+            "APP_PORT": str(port),
+            "DEPLOY_ENV": env,
+            "DEPLOY_COMMIT": commit,
+        }
+        cmd = [
+            *compose_command(self.cfg.compose_command),
+            "-p",
+            self.compose_project(env),
+            "-f",
+            str(tree / self.cfg.compose_file),
+            "-f",
+            str(override),
+            *args,
+        ]
+        proc = subprocess.run(
+            cmd, cwd=tree, env=env_vars, capture_output=True, text=True, timeout=self.cfg.build_timeout_s
+        )
         return proc
 
     def _build_services(self, tree: Path, commit: str) -> None:
-        """Build every `build:` service with the SDK (faster than compose's legacy builder), tagged per commit."""
+        """Build every `build:` service with the SDK (faster than compose's legacy builder), per commit."""
         from docker.errors import APIError, BuildError
 
         for name, svc in self._services(tree).items():
@@ -146,8 +163,13 @@ class ComposeProvider(DockerProvider):
                 raise InvalidInput(f"service {name}: build context outside the repository")
             try:
                 self.client.images.build(
-                    path=str(context), dockerfile=build.get("dockerfile") or "Dockerfile", tag=tag,
-                    labels=self.labels(commit=commit), rm=True, forcerm=True, pull=False,
+                    path=str(context),
+                    dockerfile=build.get("dockerfile") or "Dockerfile",
+                    tag=tag,
+                    labels=self.labels(commit=commit),
+                    rm=True,
+                    forcerm=True,
+                    pull=False,
                     buildargs={k: str(v) for k, v in (build.get("args") or {}).items()} or None,
                     timeout=self.cfg.build_timeout_s,
                 )
@@ -191,7 +213,9 @@ class ComposeProvider(DockerProvider):
 
     # -- the provider contract ---------------------------------------------------------------------
 
-    def deploy(self, env: str, commit: str, context_tar: bytes, *, previous: str | None = None) -> DeployResult:
+    def deploy(
+        self, env: str, commit: str, context_tar: bytes, *, previous: str | None = None
+    ) -> DeployResult:
         t0 = time.monotonic()
         state = self._state(env)
         ecfg = self.env_config(env)
@@ -203,25 +227,55 @@ class ComposeProvider(DockerProvider):
         self._up(env, tree, commit, port, build=True)
         c, ok, reason, url = self._await_app(env)
         if ok:
-            self._save_state(env, {"port": port, "service": service, "current": commit,
-                                   "previous": prev_commit if prev_commit != commit else state.get("previous")})
+            self._save_state(
+                env,
+                {
+                    "port": port,
+                    "service": service,
+                    "current": commit,
+                    "previous": prev_commit if prev_commit != commit else state.get("previous"),
+                },
+            )
             self._prune_trees(env)
-            return DeployResult(env=env, provider=self.name, status="deployed", commit=commit,
-                                image=(c.image.tags or [c.image.id])[0], container=c.name, url=url,
-                                previous_commit=prev_commit, message=f"healthy ({reason})",
-                                duration_s=time.monotonic() - t0)
+            return DeployResult(
+                env=env,
+                provider=self.name,
+                status="deployed",
+                commit=commit,
+                image=(c.image.tags or [c.image.id])[0],
+                container=c.name,
+                url=url,
+                previous_commit=prev_commit,
+                message=f"healthy ({reason})",
+                duration_s=time.monotonic() - t0,
+            )
         message = f"health check failed: {reason}"
         if not prev_commit:
-            self._compose(env, tree, commit, "down", "--remove-orphans", "-t", str(self.cfg.stop_timeout_s),
-                          port=port)
-            return DeployResult(env=env, provider=self.name, status="failed", commit=commit,
-                                message=message + "; nothing to roll back to", duration_s=time.monotonic() - t0)
+            self._compose(
+                env, tree, commit, "down", "--remove-orphans", "-t", str(self.cfg.stop_timeout_s), port=port
+            )
+            return DeployResult(
+                env=env,
+                provider=self.name,
+                status="failed",
+                commit=commit,
+                message=message + "; nothing to roll back to",
+                duration_s=time.monotonic() - t0,
+            )
         self._up(env, self._tree(prev_commit, None), prev_commit, port, build=False)
         c2, ok2, reason2, url2 = self._await_app(env)
         message += f"; rolled back to {prev_commit[:12]} ({'healthy' if ok2 else reason2})"
-        return DeployResult(env=env, provider=self.name, status="rolled_back", commit=prev_commit,
-                            container=c2.name if c2 else None, url=url2, previous_commit=commit, message=message,
-                            duration_s=time.monotonic() - t0)
+        return DeployResult(
+            env=env,
+            provider=self.name,
+            status="rolled_back",
+            commit=prev_commit,
+            container=c2.name if c2 else None,
+            url=url2,
+            previous_commit=commit,
+            message=message,
+            duration_s=time.monotonic() - t0,
+        )
 
     def rollback(self, env: str) -> DeployResult:
         t0 = time.monotonic()
@@ -233,17 +287,33 @@ class ComposeProvider(DockerProvider):
         self._up(env, self._tree(prev, None), prev, port, build=False)
         c, ok, reason, url = self._await_app(env)
         self._save_state(env, {**state, "current": prev, "previous": cur})
-        return DeployResult(env=env, provider=self.name, status="deployed" if ok else "failed", commit=prev,
-                            container=c.name if c else None, url=url, previous_commit=cur,
-                            message=f"rolled back ({reason})", duration_s=time.monotonic() - t0)
+        return DeployResult(
+            env=env,
+            provider=self.name,
+            status="deployed" if ok else "failed",
+            commit=prev,
+            container=c.name if c else None,
+            url=url,
+            previous_commit=cur,
+            message=f"rolled back ({reason})",
+            duration_s=time.monotonic() - t0,
+        )
 
     def down(self, env: str) -> None:
         """Stop and remove the env's compose project (tests and teardown)."""
         state = self._state(env)
         cur = state.get("current")
         if cur and (self.state_dir / "trees" / cur[:12]).is_dir():
-            self._compose(env, self._tree(cur, None), cur, "down", "--remove-orphans",
-                          "-t", str(self.cfg.stop_timeout_s), port=state.get("port") or 0)
+            self._compose(
+                env,
+                self._tree(cur, None),
+                cur,
+                "down",
+                "--remove-orphans",
+                "-t",
+                str(self.cfg.stop_timeout_s),
+                port=state.get("port") or 0,
+            )
 
     def _prune_trees(self, env: str) -> None:
         keep = set()

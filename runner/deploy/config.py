@@ -15,13 +15,19 @@ class StepConfig(_Section):
     """One deploy step (migration, smoke test...) run in an ephemeral sandbox container."""
 
     name: str = Field(..., description="Step name shown in plans and logs.")
-    command: str = Field(..., description="Shell command run in the step container (workdir: the commit's tree).")
-    phase: Literal["pre", "post"] = Field(
-        "pre", description="pre: before the app is replaced (migrations); post: after it is healthy (smoke test)."
+    command: str = Field(
+        ..., description="Shell command run in the step container (workdir: the commit's tree)."
     )
-    secrets: list[str] = Field(default_factory=list, description="Secret names injected as env vars into this step only.")
+    phase: Literal["pre", "post"] = Field(
+        "pre",
+        description="pre: before the app is replaced (migrations); post: after it is healthy (smoke test).",
+    )
+    secrets: list[str] = Field(
+        default_factory=list, description="Secret names injected as env vars into this step only."
+    )
     network: Literal["none", "app"] = Field(
-        "none", description="none: no network; app: share the new app container's network (reach it on localhost)."
+        "none",
+        description="none: no network; app: share the new app container's network (reach it on localhost).",
     )
     image: str | None = Field(None, description="Image of the step container (default: deploy.step_image).")
     timeout_s: int = Field(300, ge=1, description="Wall-clock limit of the step.")
@@ -33,9 +39,12 @@ class EnvironmentConfig(_Section):
     port: int | None = Field(
         None, ge=0, le=65535, description="Host port published on 127.0.0.1 (None/0: an ephemeral port)."
     )
-    container_port: int = Field(8000, ge=1, le=65535, description="Port the app listens on inside its container.")
+    container_port: int = Field(
+        8000, ge=1, le=65535, description="Port the app listens on inside its container."
+    )
     health_url: str | None = Field(
-        "/health", description="HTTP health path (or full URL with {port}) polled from the host; 2xx = healthy."
+        "/health",
+        description="HTTP health path (or full URL with {port}) polled from the host; 2xx = healthy.",
     )
     health_command: list[str] | None = Field(
         None, description="Instead of HTTP: a command run inside the app container; exit 0 = healthy."
@@ -44,8 +53,12 @@ class EnvironmentConfig(_Section):
     requires_approval: bool | None = Field(
         None, description="Needs --approve or a terminal confirmation (default: true for prod/production)."
     )
-    secrets: list[str] = Field(default_factory=list, description="Secret names the app container itself receives.")
-    env: dict[str, str] = Field(default_factory=dict, description="Plain (non-secret) env vars of the app container.")
+    secrets: list[str] = Field(
+        default_factory=list, description="Secret names the app container itself receives."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Plain (non-secret) env vars of the app container."
+    )
     steps: list[StepConfig] = Field(default_factory=list, description="Deploy steps run around the switch.")
 
     def needs_approval(self, name: str) -> bool:
@@ -61,17 +74,28 @@ def _default_envs() -> dict[str, EnvironmentConfig]:
 class DeployConfig(_Section):
     """Deploy environments and provider."""
 
-    provider: Literal["docker", "compose"] = Field("docker", description="docker: one Dockerfile; compose: a compose file.")
-    project: str | None = Field(None, description="Project name for images/containers (default: the repo directory name).")
+    provider: Literal["docker", "compose"] = Field(
+        "docker", description="docker: one Dockerfile; compose: a compose file."
+    )
+    project: str | None = Field(
+        None, description="Project name for images/containers (default: the repo directory name)."
+    )
     dockerfile: str = Field("Dockerfile", description="Dockerfile path in the repo (docker provider).")
     compose_file: str = Field("compose.yaml", description="Compose file path in the repo (compose provider).")
-    service: str | None = Field(None, description="Compose service that is health-checked (default: the first one).")
+    service: str | None = Field(
+        None, description="Compose service that is health-checked (default: the first one)."
+    )
     compose_command: list[str] | None = Field(
         None, description="Compose CLI (default: `docker-compose` if present, else `docker compose`)."
     )
-    step_image: str = Field("codex-sandbox/python:latest", description="Default image of deploy step containers.")
+    step_image: str = Field(
+        "codex-sandbox/python:latest", description="Default image of deploy step containers."
+    )
     build_timeout_s: int = Field(900, ge=1, description="Limit on building the app image.")
-    stop_timeout_s: int = Field(5, ge=0, description="Grace period for stopping the old app before it is killed.")
+    stop_timeout_s: int = Field(
+        5, ge=0, description="Grace period for stopping the old app before it is killed."
+    )
     environments: dict[str, EnvironmentConfig] = Field(
-        default_factory=_default_envs, description="Environments by name (deployed in order: staging, then prod)."
+        default_factory=_default_envs,
+        description="Environments by name (deployed in order: staging, then prod).",
     )

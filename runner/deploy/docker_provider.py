@@ -70,7 +70,12 @@ class DockerProvider:
         return f"{self.project}-{env}"
 
     def labels(self, env: str | None = None, commit: str | None = None) -> dict[str, str]:
-        labels = {APP_LABEL: "true", PROJECT_LABEL: self.project, REPO: str(self.repo), REPO_ID: repo_id(self.repo)}
+        labels = {
+            APP_LABEL: "true",
+            PROJECT_LABEL: self.project,
+            REPO: str(self.repo),
+            REPO_ID: repo_id(self.repo),
+        }
         if env:
             labels[ENV_LABEL] = env
         if commit:
@@ -108,8 +113,14 @@ class DockerProvider:
             return tag
         try:
             self.client.images.build(
-                fileobj=io.BytesIO(context_tar), custom_context=True, tag=tag, dockerfile=self.cfg.dockerfile,
-                labels=self.labels(commit=commit), rm=True, forcerm=True, pull=False,
+                fileobj=io.BytesIO(context_tar),
+                custom_context=True,
+                tag=tag,
+                dockerfile=self.cfg.dockerfile,
+                labels=self.labels(commit=commit),
+                rm=True,
+                forcerm=True,
+                pull=False,
                 timeout=self.cfg.build_timeout_s,
             )
         except BuildError as exc:
@@ -126,8 +137,14 @@ class DockerProvider:
         ecfg = self.env_config(env)
         environment = {**ecfg.env, **self._secrets(ecfg.secrets)}
         return self.client.containers.run(
-            image, name=self.container_name(env), detach=True, labels=self.labels(env, commit),
-            environment=environment, init=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            image,
+            name=self.container_name(env),
+            detach=True,
+            labels=self.labels(env, commit),
+            environment=environment,
+            init=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
             ports={f"{ecfg.container_port}/tcp": ("127.0.0.1", ecfg.port or None)},
             restart_policy={"Name": "on-failure", "MaximumRetryCount": 5},
         )
@@ -149,7 +166,9 @@ class DockerProvider:
     def _await(self, container, env: str) -> tuple[bool, str, str | None]:
         ecfg = self.env_config(env)
         url = health_url(ecfg.health_url, self.host_port(container, env))
-        ok, reason = wait_healthy(container, url=url, command=ecfg.health_command, timeout_s=ecfg.health_timeout_s)
+        ok, reason = wait_healthy(
+            container, url=url, command=ecfg.health_command, timeout_s=ecfg.health_timeout_s
+        )
         return ok, reason, url
 
     def _tag(self, image_ref: str, tag: str) -> None:
@@ -159,7 +178,9 @@ class DockerProvider:
 
     # -- the provider contract ------------------------------------------------------------------
 
-    def deploy(self, env: str, commit: str, context_tar: bytes, *, previous: str | None = None) -> DeployResult:
+    def deploy(
+        self, env: str, commit: str, context_tar: bytes, *, previous: str | None = None
+    ) -> DeployResult:
         """Build, replace the env's container, wait for health; on failure restore the previous image."""
         t0 = time.monotonic()
         self.env_config(env)
@@ -176,21 +197,46 @@ class DockerProvider:
                 self._tag(prev_image, f"{env}-previous")
             self._tag(image, f"{env}-current")
             self.prune()
-            return DeployResult(env=env, provider=self.name, status="deployed", commit=commit, image=image,
-                                container=new.name, url=url, previous_commit=prev_commit,
-                                message=f"healthy ({reason})", duration_s=time.monotonic() - t0)
+            return DeployResult(
+                env=env,
+                provider=self.name,
+                status="deployed",
+                commit=commit,
+                image=image,
+                container=new.name,
+                url=url,
+                previous_commit=prev_commit,
+                message=f"healthy ({reason})",
+                duration_s=time.monotonic() - t0,
+            )
         tail = _log_tail(new)
         self._remove(new)
         message = f"health check failed: {reason}" + (f"; last log: {tail}" if tail else "")
         if prev_image is None:
-            return DeployResult(env=env, provider=self.name, status="failed", commit=commit, image=image,
-                                message=message + "; nothing to roll back to", duration_s=time.monotonic() - t0)
+            return DeployResult(
+                env=env,
+                provider=self.name,
+                status="failed",
+                commit=commit,
+                image=image,
+                message=message + "; nothing to roll back to",
+                duration_s=time.monotonic() - t0,
+            )
         restored = self._run(env, prev_image, prev_commit)
         ok2, reason2, url2 = self._await(restored, env)
         message += f"; rolled back to {(prev_commit or prev_image)[:12]} ({'healthy' if ok2 else reason2})"
-        return DeployResult(env=env, provider=self.name, status="rolled_back", commit=prev_commit, image=prev_image,
-                            container=restored.name, url=url2, previous_commit=commit, message=message,
-                            duration_s=time.monotonic() - t0)
+        return DeployResult(
+            env=env,
+            provider=self.name,
+            status="rolled_back",
+            commit=prev_commit,
+            image=prev_image,
+            container=restored.name,
+            url=url2,
+            previous_commit=commit,
+            message=message,
+            duration_s=time.monotonic() - t0,
+        )
 
     def rollback(self, env: str) -> DeployResult:
         """Swap the env back to its previous image."""
@@ -209,9 +255,18 @@ class DockerProvider:
         if cur_image:
             self._tag(cur_image, f"{env}-previous")
         self._tag(prev.id, f"{env}-current")
-        return DeployResult(env=env, provider=self.name, status="deployed" if ok else "failed", commit=prev_commit,
-                            image=prev.id, container=restored.name, url=url, previous_commit=cur_commit,
-                            message=f"rolled back ({reason})", duration_s=time.monotonic() - t0)
+        return DeployResult(
+            env=env,
+            provider=self.name,
+            status="deployed" if ok else "failed",
+            commit=prev_commit,
+            image=prev.id,
+            container=restored.name,
+            url=url,
+            previous_commit=cur_commit,
+            message=f"rolled back ({reason})",
+            duration_s=time.monotonic() - t0,
+        )
 
     def status(self, env: str) -> EnvStatus:
         """Health, uptime, restarts and deployed commit, read live from the engine."""
@@ -234,10 +289,19 @@ class DockerProvider:
             ok, detail = probe_http(url)
         else:
             ok, detail = True, "running"
-        return EnvStatus(env=env, container=c.name, state=c.status, health="healthy" if ok else "unhealthy",
-                         commit=c.labels.get(COMMIT_LABEL), image=(c.image.tags or [c.image.id])[0],
-                         started_at=started, uptime_s=uptime, restarts=int(c.attrs.get("RestartCount", 0)),
-                         url=url, detail=detail)
+        return EnvStatus(
+            env=env,
+            container=c.name,
+            state=c.status,
+            health="healthy" if ok else "unhealthy",
+            commit=c.labels.get(COMMIT_LABEL),
+            image=(c.image.tags or [c.image.id])[0],
+            started_at=started,
+            uptime_s=uptime,
+            restarts=int(c.attrs.get("RestartCount", 0)),
+            url=url,
+            detail=detail,
+        )
 
     @contextmanager
     def app_network(self, env: str) -> Iterator[tuple[str, str]]:

@@ -36,8 +36,9 @@ def probe_command(container, command: list[str]) -> tuple[bool, str]:
     return res.exit_code == 0, f"exit {res.exit_code}"
 
 
-def wait_healthy(container, *, url: str | None, command: list[str] | None, timeout_s: float,
-                 interval_s: float = 0.25) -> tuple[bool, str]:
+def wait_healthy(
+    container, *, url: str | None, command: list[str] | None, timeout_s: float, interval_s: float = 0.25
+) -> tuple[bool, str]:
     """Poll until healthy, the container stops running, or the timeout; (healthy, last reason)."""
     deadline = time.monotonic() + timeout_s
     reason = "no health check configured"

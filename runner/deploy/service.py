@@ -26,8 +26,9 @@ def git_archive(repo: Path, commit: str) -> bytes:
 
 
 def rev_parse(repo: Path, rev: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise InvalidInput(f"unknown commit {rev!r}")
     return proc.stdout.strip()
@@ -55,8 +56,16 @@ def make_provider(repo: Path, cfg: DeployConfig, secrets: SecretsLoader | None =
 class Deployer:
     """Runs `deploy <env>` for one repo; the CLI builds it, tests call it directly."""
 
-    def __init__(self, repo: Path, cfg: DeployConfig, *, store=None, secrets: SecretsLoader | None = None,
-                 provider=None, runs_dir: Path | None = None):
+    def __init__(
+        self,
+        repo: Path,
+        cfg: DeployConfig,
+        *,
+        store=None,
+        secrets: SecretsLoader | None = None,
+        provider=None,
+        runs_dir: Path | None = None,
+    ):
         self.repo = Path(repo).resolve()
         self.cfg = cfg
         self.store = store
@@ -79,7 +88,9 @@ class Deployer:
             return rev_parse(self.repo, commit)
         verified = last_verified_commit(self.store)
         if verified is None:
-            raise StateError("no verified commit to deploy: run `codex-sandbox verify run` (or pass --commit)")
+            raise StateError(
+                "no verified commit to deploy: run `codex-sandbox verify run` (or pass --commit)"
+            )
         return verified
 
     def plan(self, env: str, commit: str | None = None) -> dict:
@@ -87,23 +98,36 @@ class Deployer:
         ecfg = self.provider.env_config(env)
         sha = self.resolve_commit(commit)
         return {
-            "env": env, "provider": self.cfg.provider, "commit": sha,
+            "env": env,
+            "provider": self.cfg.provider,
+            "commit": sha,
             "container": self.provider.container_name(env),
             "image": f"{self.provider.image_repo}:{sha[:12]}",
-            "port": ecfg.port or "ephemeral (127.0.0.1)", "health": ecfg.health_command or ecfg.health_url,
+            "port": ecfg.port or "ephemeral (127.0.0.1)",
+            "health": ecfg.health_command or ecfg.health_url,
             "requires_approval": ecfg.needs_approval(env),
             "app_secrets": ecfg.secrets,
-            "steps": [{"name": s.name, "phase": s.phase, "secrets": s.secrets, "network": s.network}
-                      for s in ecfg.steps],
+            "steps": [
+                {"name": s.name, "phase": s.phase, "secrets": s.secrets, "network": s.network}
+                for s in ecfg.steps
+            ],
         }
 
-    def deploy(self, env: str, *, commit: str | None = None, approved_by: str | None = None,
-               on_line: Callable[[str], None] | None = None) -> DeployResult:
+    def deploy(
+        self,
+        env: str,
+        *,
+        commit: str | None = None,
+        approved_by: str | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> DeployResult:
         """Deploy to `env`; refuses without approval where required; always records the outcome."""
         ecfg = self.provider.env_config(env)
         sha = self.resolve_commit(commit)
         if ecfg.needs_approval(env) and not approved_by:
-            raise PolicyViolation(f"deploying to {env} needs approval: pass --approve (or confirm on a terminal)")
+            raise PolicyViolation(
+                f"deploying to {env} needs approval: pass --approve (or confirm on a terminal)"
+            )
         mode = self._enter_deploying(sha)
         run = self._start_run(env, sha, approved_by)
         run_id = run.id if run is not None else _local_id()
@@ -117,7 +141,9 @@ class Deployer:
             raise
         finally:
             self._finish_run(run, env, result, error)
-            final = ecfg.needs_approval(env) or env == list(self.cfg.environments)[-1]  # prod-like: now observe
+            final = (
+                ecfg.needs_approval(env) or env == list(self.cfg.environments)[-1]
+            )  # prod-like: now observe
             if mode == "lifecycle" and result is not None and result.ok and final:
                 from runner import lifecycle
 
@@ -131,7 +157,9 @@ class Deployer:
 
         mode = lifecycle.require(self.store, "deploy")
         if mode == "lifecycle" and self.store.lifecycle_state() != "DEPLOYING":
-            lifecycle.transition(self.store, "DEPLOYING", reason=f"deploying {sha[:12]}", context={"commit": sha})
+            lifecycle.transition(
+                self.store, "DEPLOYING", reason=f"deploying {sha[:12]}", context={"commit": sha}
+            )
         return mode
 
     def _deploy(self, env, sha, run_id, on_line) -> DeployResult:
@@ -149,9 +177,14 @@ class Deployer:
                 info = self._step(step, env, sha, run_id, tree, "none", None, log_dir, on_line)
                 steps.append(info)
                 if not info["ok"]:
-                    return DeployResult(env=env, provider=self.provider.name, status="failed", commit=sha,
-                                        message=f"step {step.name} failed ({info['reason']}); nothing was switched",
-                                        steps=steps)
+                    return DeployResult(
+                        env=env,
+                        provider=self.provider.name,
+                        status="failed",
+                        commit=sha,
+                        message=f"step {step.name} failed ({info['reason']}); nothing was switched",
+                        steps=steps,
+                    )
             result = self.provider.deploy(env, sha, context_tar)
             result.message = redact(result.message, self._seen)
             post = [s for s in ecfg.steps if s.phase == "post"]
@@ -167,11 +200,15 @@ class Deployer:
                             break
                 if failed is not None:
                     back = self.provider.rollback(env)
-                    result = result.model_copy(update={
-                        "status": "rolled_back", "commit": back.commit, "image": back.image,
-                        "previous_commit": sha,
-                        "message": f"step {failed['name']} failed ({failed['reason']}); {back.message}",
-                    })
+                    result = result.model_copy(
+                        update={
+                            "status": "rolled_back",
+                            "commit": back.commit,
+                            "image": back.image,
+                            "previous_commit": sha,
+                            "message": f"step {failed['name']} failed ({failed['reason']}); {back.message}",
+                        }
+                    )
             result.steps = steps
         return result
 
@@ -182,14 +219,25 @@ class Deployer:
         env_vars = {"DEPLOY_ENV": env, "DEPLOY_COMMIT": sha}
         if url:
             env_vars["APP_URL"] = url
-        return run_step(step, repo=self.repo, run_id=run_id, tree=tree, image=step.image or self.cfg.step_image,
-                        env=env_vars, secrets=secrets, network=network,
-                        log_path=log_dir / f"{_slug(step.name)}.log", on_line=on_line)
+        return run_step(
+            step,
+            repo=self.repo,
+            run_id=run_id,
+            tree=tree,
+            image=step.image or self.cfg.step_image,
+            env=env_vars,
+            secrets=secrets,
+            network=network,
+            log_path=log_dir / f"{_slug(step.name)}.log",
+            on_line=on_line,
+        )
 
     def rollback(self, env: str, *, approved_by: str | None = None) -> DeployResult:
         ecfg = self.provider.env_config(env)
         if ecfg.needs_approval(env) and not approved_by:
-            raise PolicyViolation(f"rolling back {env} needs approval: pass --approve (or confirm on a terminal)")
+            raise PolicyViolation(
+                f"rolling back {env} needs approval: pass --approve (or confirm on a terminal)"
+            )
         run = self._start_run(env, None, approved_by, action="rollback")
         result, error = None, None
         try:
@@ -209,11 +257,16 @@ class Deployer:
         from runner.models import Run
 
         if approved_by:
-            self.store.audit("deploy.approved", details={
-                "env": env, "commit": sha, "via": approved_by, "user": _user(), "action": action})
-        run = Run(kind="deploy", commit=sha, pid=os.getpid(),
-                  details={"env": env, "provider": self.cfg.provider, "action": action,
-                           "approved_by": approved_by})
+            self.store.audit(
+                "deploy.approved",
+                details={"env": env, "commit": sha, "via": approved_by, "user": _user(), "action": action},
+            )
+        run = Run(
+            kind="deploy",
+            commit=sha,
+            pid=os.getpid(),
+            details={"env": env, "provider": self.cfg.provider, "action": action, "approved_by": approved_by},
+        )
         self.store.start_run(run)
         return run
 
@@ -223,14 +276,26 @@ class Deployer:
         from runner.models import utcnow
 
         outcome = result.status if result is not None else "failed"
-        details = {"env": env, "provider": self.cfg.provider, "action": action, "outcome": outcome,
-                   "approved_by": run.details.get("approved_by")}
+        details = {
+            "env": env,
+            "provider": self.cfg.provider,
+            "action": action,
+            "outcome": outcome,
+            "approved_by": run.details.get("approved_by"),
+        }
         if result is not None:
-            details.update(previous_commit=result.previous_commit, url=result.url, message=result.message,
-                           steps=[{k: v for k, v in s.items() if k != "log"} for s in result.steps])
+            details.update(
+                previous_commit=result.previous_commit,
+                url=result.url,
+                message=result.message,
+                steps=[{k: v for k, v in s.items() if k != "log"} for s in result.steps],
+            )
         self.store.finish_run(
-            run.id, event=f"deploy.{outcome}", details=details,
-            status="succeeded" if outcome == "deployed" else "failed", finished_at=utcnow(),
+            run.id,
+            event=f"deploy.{outcome}",
+            details=details,
+            status="succeeded" if outcome == "deployed" else "failed",
+            finished_at=utcnow(),
             commit=result.commit if result is not None and result.commit else run.commit,
             image=result.image if result is not None else None,
             container=result.container if result is not None else None,

@@ -1,4 +1,4 @@
-"""Project dependencies installed once per (image, dependency specs) hash, in a cache the test run mounts read-only.
+"""Dependencies installed once per (image, dependency specs) hash, in a cache the tests mount read-only.
 
 Python: `pip download` on the host (fetch=host; HTTPS from containers fails on machines with TLS
 interception), then an offline `pip install --no-index --target` step in a network-less container.
@@ -30,7 +30,11 @@ def cache_root() -> Path:
 
 def cache_key(detected: Detected, image_id: str, tree: Path) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"image": image_id, "eco": detected.ecosystem, "reqs": sorted(detected.requirements)}).encode())
+    h.update(
+        json.dumps(
+            {"image": image_id, "eco": detected.ecosystem, "reqs": sorted(detected.requirements)}
+        ).encode()
+    )
     if detected.ecosystem == "node":
         for name in detected.dep_files:
             h.update(name.encode() + b"\0" + (Path(tree) / name).read_bytes() + b"\0")
@@ -38,12 +42,25 @@ def cache_key(detected: Detected, image_id: str, tree: Path) -> str:
 
 
 def needs_install(detected: Detected) -> bool:
-    return bool(detected.requirements) if detected.ecosystem == "python" else "package.json" in detected.dep_files
+    return (
+        bool(detected.requirements)
+        if detected.ecosystem == "python"
+        else "package.json" in detected.dep_files
+    )
 
 
-def ensure_deps(detected: Detected, *, tree: Path, image: str, image_id: str, fetch: str, install_network: str,
-                labels: dict[str, str], log_path: Path | None = None,
-                on_output: Callable[[str], None] | None = None) -> tuple[Path | None, bool]:
+def ensure_deps(
+    detected: Detected,
+    *,
+    tree: Path,
+    image: str,
+    image_id: str,
+    fetch: str,
+    install_network: str,
+    labels: dict[str, str],
+    log_path: Path | None = None,
+    on_output: Callable[[str], None] | None = None,
+) -> tuple[Path | None, bool]:
     """(the cached dependency dir or None, whether it was installed now)."""
     if not needs_install(detected):
         return None, False
@@ -63,7 +80,9 @@ def ensure_deps(detected: Detected, *, tree: Path, image: str, image_id: str, fe
         try:
             _install(detected, work, tree, image, fetch, install_network, labels, log_path, on_output)
             (work / "wheels").exists() and shutil.rmtree(work / "wheels")
-            (work / ".complete").write_text(json.dumps({"image": image_id, "requirements": detected.requirements}))
+            (work / ".complete").write_text(
+                json.dumps({"image": image_id, "requirements": detected.requirements})
+            )
             shutil.rmtree(dest, ignore_errors=True)
             os.replace(work, dest)
         finally:
@@ -71,8 +90,17 @@ def ensure_deps(detected: Detected, *, tree: Path, image: str, image_id: str, fe
     return dest / "deps", True
 
 
-def _install(detected, work: Path, tree: Path, image: str, fetch: str, install_network: str, labels, log_path,
-             on_output) -> None:
+def _install(
+    detected,
+    work: Path,
+    tree: Path,
+    image: str,
+    fetch: str,
+    install_network: str,
+    labels,
+    log_path,
+    on_output,
+) -> None:
     from sandbox.container import RunSpec, run_container
 
     network = "none"
@@ -80,32 +108,79 @@ def _install(detected, work: Path, tree: Path, image: str, fetch: str, install_n
         (work / "requirements.txt").write_text("\n".join(detected.requirements) + "\n")
         if fetch == "host":
             _host_download(work / "requirements.txt", work / "wheels")
-            command = ["python3", "-m", "pip", "install", "--no-index", "--find-links", "/workspace/wheels",
-                       "--target", "/workspace/deps", "--no-warn-script-location", "-r", "/workspace/requirements.txt"]
+            command = [
+                "python3",
+                "-m",
+                "pip",
+                "install",
+                "--no-index",
+                "--find-links",
+                "/workspace/wheels",
+                "--target",
+                "/workspace/deps",
+                "--no-warn-script-location",
+                "-r",
+                "/workspace/requirements.txt",
+            ]
         else:
             network = install_network
-            command = ["python3", "-m", "pip", "install", "--target", "/workspace/deps", "--no-warn-script-location",
-                       "-r", "/workspace/requirements.txt"]
+            command = [
+                "python3",
+                "-m",
+                "pip",
+                "install",
+                "--target",
+                "/workspace/deps",
+                "--no-warn-script-location",
+                "-r",
+                "/workspace/requirements.txt",
+            ]
     else:
         for name in detected.dep_files:
             shutil.copyfile(Path(tree) / name, work / name)
         network = install_network
         ci = "npm ci" if any(f != "package.json" for f in detected.dep_files) else "npm install"
-        command = ["sh", "-c", f"{ci} --ignore-scripts --no-audit --no-fund && mv node_modules deps/node_modules"]
-    spec = RunSpec(image=image, command=command, workspace=work, network=network, labels=labels, log_path=log_path,
-                   env={"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"})
+        command = [
+            "sh",
+            "-c",
+            f"{ci} --ignore-scripts --no-audit --no-fund && mv node_modules deps/node_modules",
+        ]
+    spec = RunSpec(
+        image=image,
+        command=command,
+        workspace=work,
+        network=network,
+        labels=labels,
+        log_path=log_path,
+        env={"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_CACHE_DIR": "1"},
+    )
     result = run_container(spec, on_output=on_output)
     if not result.ok:
-        raise ExternalServiceError(f"installing the test dependencies failed ({_reason(result)}); see {log_path}")
+        raise ExternalServiceError(
+            f"installing the test dependencies failed ({_reason(result)}); see {log_path}"
+        )
 
 
 def _host_download(requirements: Path, wheels: Path) -> None:
     """`pip download` with the host's interpreter (same CPython minor and platform as the image here)."""
     wheels.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--only-binary=:all:",
-         "-d", str(wheels), "-r", str(requirements)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--only-binary=:all:",
+            "-d",
+            str(wheels),
+            "-r",
+            str(requirements),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.strip().splitlines()[-2:])[:300]

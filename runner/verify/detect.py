@@ -8,7 +8,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-PY_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "pytest.ini", "tox.ini", "conftest.py")
+PY_MARKERS = (
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "requirements.txt",
+    "pytest.ini",
+    "tox.ini",
+    "conftest.py",
+)
 
 
 class Detected(BaseModel):
@@ -55,16 +63,26 @@ def detect(tree: Path, configured: str | None = None) -> Detected:
     """pytest for Python, npm test for Node; `configured` overrides the command."""
     tree = Path(tree)
     if (tree / "package.json").is_file() and not any((tree / m).exists() for m in PY_MARKERS):
-        files = [f for f in ("package.json", "package-lock.json", "npm-shrinkwrap.json") if (tree / f).is_file()]
+        files = [
+            f for f in ("package.json", "package-lock.json", "npm-shrinkwrap.json") if (tree / f).is_file()
+        ]
         try:
             has_test = "test" in (json.loads((tree / "package.json").read_text()).get("scripts") or {})
         except (OSError, ValueError):
             has_test = False
-        return Detected(ecosystem="node", command=configured or ("npm test" if has_test else "npm test --if-present"),
-                        dep_files=files)
+        return Detected(
+            ecosystem="node",
+            command=configured or ("npm test" if has_test else "npm test --if-present"),
+            dep_files=files,
+        )
     reqs: list[str] = []
     files: list[str] = []
-    for name in ("requirements.txt", "requirements-dev.txt", "requirements-test.txt", "test-requirements.txt"):
+    for name in (
+        "requirements.txt",
+        "requirements-dev.txt",
+        "requirements-test.txt",
+        "test-requirements.txt",
+    ):
         if (tree / name).is_file():
             reqs += _requirements(tree / name)
             files.append(name)
@@ -72,7 +90,14 @@ def detect(tree: Path, configured: str | None = None) -> Detected:
         reqs += _pyproject_deps(tree / "pyproject.toml")
         files.append("pyproject.toml")
     # Unique, order kept; pytest itself comes with the image.
-    unique = list(dict.fromkeys(r for r in reqs if r.split("[")[0].split("=")[0].split(">")[0].split("<")[0]
-                                .strip().lower() not in ("pytest", "pytest-cov", "coverage")))
-    return Detected(ecosystem="python", command=configured or "python3 -m pytest", requirements=unique,
-                    dep_files=files)
+    unique = list(
+        dict.fromkeys(
+            r
+            for r in reqs
+            if r.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip().lower()
+            not in ("pytest", "pytest-cov", "coverage")
+        )
+    )
+    return Detected(
+        ecosystem="python", command=configured or "python3 -m pytest", requirements=unique, dep_files=files
+    )

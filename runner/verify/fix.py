@@ -1,4 +1,4 @@
-"""`verify fix`: the last failing report becomes a `fix` task (names + trimmed tracebacks), back to BUILDING."""
+"""`verify fix`: the last failing report becomes a `fix` task (names + tracebacks); back to BUILDING."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ CONTEXT_CHARS = 6000
 
 def error_context(report: VerifyReport) -> str:
     """Failing tests with their messages and trimmed tracebacks, capped for the prompt budget."""
-    parts = [f"`{report.command}` on {report.commit[:12]}: {report.failed} failed, {report.errors} errors "
-             f"of {report.total}."]
+    parts = [
+        f"`{report.command}` on {report.commit[:12]}: {report.failed} failed, {report.errors} errors "
+        f"of {report.total}."
+    ]
     for f in report.failures:
         parts.append(f"--- {f.outcome.upper()} {f.name}\n{f.message}\n{f.traceback}".rstrip())
     if not report.failures:
@@ -25,14 +27,19 @@ def error_context(report: VerifyReport) -> str:
 
 
 def _tracked(repo: Path, commit: str) -> set[str]:
-    proc = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only", commit],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "-r", "--name-only", commit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return set(proc.stdout.splitlines()) if proc.returncode == 0 else set()
 
 
 def _show(repo: Path, commit: str, path: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{commit}:{path}"], capture_output=True, text=True, check=False
+    )
     return proc.stdout if proc.returncode == 0 else ""
 
 
@@ -99,25 +106,42 @@ def propose_fix(repo: Path, store, config, *, report: VerifyReport | None = None
     if report.passed:
         raise InvalidInput(f"the last verify ({report.commit[:12]}) passed: nothing to fix")
     origin = _origin(store)
-    cycles = sum(1 for e in store.audit_events(event="verify.fix") if (e.details or {}).get("origin") == origin)
+    cycles = sum(
+        1 for e in store.audit_events(event="verify.fix") if (e.details or {}).get("origin") == origin
+    )
     limit = config.verify.max_fix_cycles
     if cycles >= limit:
-        raise StateError(f"fix cycles exhausted ({cycles}/{limit}) for task {origin or '(ad hoc)'}: "
-                         "fix it by hand, or raise verify.max_fix_cycles")
+        raise StateError(
+            f"fix cycles exhausted ({cycles}/{limit}) for task {origin or '(ad hoc)'}: "
+            "fix it by hand, or raise verify.max_fix_cycles"
+        )
     names = report.failing_names
-    shown = ", ".join(n.split("::")[-1] for n in names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
+    shown = ", ".join(n.split("::")[-1] for n in names[:3]) + (
+        f" (+{len(names) - 3})" if len(names) > 3 else ""
+    )
     files = fix_targets(repo, report)
     task = Task(
-        type="fix", priority=0, title=f"Fix failing tests: {shown or report.reason}"[:200],
+        type="fix",
+        priority=0,
+        title=f"Fix failing tests: {shown or report.reason}"[:200],
         description="Make the failing tests pass without weakening them.\n\nFailing:\n"
-                    + "\n".join(f"- {n}" for n in names) + f"\n\nTest command: {report.command}",
-        dependencies=[origin] if origin else [], target_files=files, verification=report.command,
+        + "\n".join(f"- {n}" for n in names)
+        + f"\n\nTest command: {report.command}",
+        dependencies=[origin] if origin else [],
+        target_files=files,
+        verification=report.command,
         error_context=error_context(report),
     )
     with store.transaction():
         store.add_task(task, actor="runner", details={"source": "verify", "verify_run": report.run_id})
-        store.audit("verify.fix", task_id=task.id, run_id=report.run_id,
-                    details={"origin": origin, "cycle": cycles + 1, "failing": names[:50], "commit": report.commit})
+        store.audit(
+            "verify.fix",
+            task_id=task.id,
+            run_id=report.run_id,
+            details={"origin": origin, "cycle": cycles + 1, "failing": names[:50], "commit": report.commit},
+        )
         if mode == "lifecycle":
-            lifecycle.transition(store, "BUILDING", reason=f"fix task {task.id} for {len(names)} failing tests")
+            lifecycle.transition(
+                store, "BUILDING", reason=f"fix task {task.id} for {len(names)} failing tests"
+            )
     return task

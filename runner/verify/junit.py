@@ -82,8 +82,11 @@ def parse_junit(data: bytes) -> list[TestResult]:
             time_s = float(case.get("time") or 0)
         except ValueError:
             time_s = 0.0
-        results.append(TestResult(name=_case_name(case), outcome=outcome, time_s=time_s, message=message,
-                                  traceback=trace))
+        results.append(
+            TestResult(
+                name=_case_name(case), outcome=outcome, time_s=time_s, message=message, traceback=trace
+            )
+        )
     return results
 
 

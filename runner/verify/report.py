@@ -51,7 +51,10 @@ class VerifyReport(BaseModel):
         if not self.passed and not self.failures:
             out.append(f"  {self.reason or 'tests failed'}")
         for f in self.failures:
-            out.append(f"  {f.outcome.upper()} {f.name}" + (f": {f.message.splitlines()[0][:160]}" if f.message else ""))
+            out.append(
+                f"  {f.outcome.upper()} {f.name}"
+                + (f": {f.message.splitlines()[0][:160]}" if f.message else "")
+            )
         return out
 
 

@@ -1,4 +1,4 @@
-"""`verify run`: the project's tests in a network-less sandbox over a worktree of one commit; JUnit + coverage."""
+"""`verify run`: the tests in a network-less sandbox over a worktree of one commit; JUnit + coverage."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ OUT = "/out"
 
 
 def rev_parse(repo: Path, rev: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise InvalidInput(f"unknown commit {rev!r}")
     return proc.stdout.strip()
@@ -66,10 +67,17 @@ def _image(cfg) -> tuple[str, str]:
         raise ImageError(f"image not found: {ref} (run `codex-sandbox images build`)") from None
 
 
-def run_verify(repo: Path, config, *, store=None, commit: str = "HEAD", run_id: str | None = None,
-               on_output: Callable[[str], None] | None = None) -> VerifyReport:
+def run_verify(
+    repo: Path,
+    config,
+    *,
+    store=None,
+    commit: str = "HEAD",
+    run_id: str | None = None,
+    on_output: Callable[[str], None] | None = None,
+) -> VerifyReport:
     """Verify `commit`; record the run and report; in lifecycle mode move VERIFYING → DEPLOYING on a pass."""
-    from runner.models import Run, new_id, utcnow
+    from runner.models import Run, new_id
 
     repo = Path(repo).resolve()
     cfg = config.verify
@@ -94,7 +102,9 @@ def run_verify(repo: Path, config, *, store=None, commit: str = "HEAD", run_id: 
         if report is not None and mode == "lifecycle" and report.passed:
             from runner import lifecycle
 
-            lifecycle.transition(store, "DEPLOYING", reason=f"verify passed for {sha[:12]}", context={"commit": sha})
+            lifecycle.transition(
+                store, "DEPLOYING", reason=f"verify passed for {sha[:12]}", context={"commit": sha}
+            )
 
 
 def _enter(store, sha: str) -> str:
@@ -120,11 +130,22 @@ def _run(repo, config, sha, run_id, image, image_id, mode, on_output) -> VerifyR
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = run_labels(repo, run_id, kind="verify")
     pool = config.sandbox.pool_size
-    with checkout(repo, sha, run_id, pool) as tree, tempfile.TemporaryDirectory(prefix="codex-verify-out-") as tmp:
+    with (
+        checkout(repo, sha, run_id, pool) as tree,
+        tempfile.TemporaryDirectory(prefix="codex-verify-out-") as tmp,
+    ):
         detected = detect(tree, cfg.command)
-        deps, installed = ensure_deps(detected, tree=tree, image=image, image_id=image_id, fetch=cfg.fetch,
-                                      install_network=cfg.install_network, labels=labels,
-                                      log_path=out_dir / "install.log", on_output=on_output)
+        deps, installed = ensure_deps(
+            detected,
+            tree=tree,
+            image=image,
+            image_id=image_id,
+            fetch=cfg.fetch,
+            install_network=cfg.install_network,
+            labels=labels,
+            log_path=out_dir / "install.log",
+            on_output=on_output,
+        )
         # The container writes its results here, not into the tree; we read them back without following links.
         results = Path(tmp) / "out"
         results.mkdir()
@@ -137,24 +158,47 @@ def _run(repo, config, sha, run_id, image, image_id, mode, on_output) -> VerifyR
             mounts.append(Mount(source=deps, target="/deps", read_only=True))
             env["PYTHONPATH"] = "/deps"
         elif deps is not None:
-            mounts.append(Mount(source=deps / "node_modules", target="/workspace/node_modules", read_only=True))
+            mounts.append(
+                Mount(source=deps / "node_modules", target="/workspace/node_modules", read_only=True)
+            )
         command = test_command(detected, cfg)
         limits = config.sandbox.limits.model_copy(update={"timeout_s": cfg.timeout_s})
-        spec = RunSpec(image=image, command=["sh", "-c", command], workspace=tree, env=env, network=cfg.network,
-                       limits=limits, labels=labels, mounts=mounts, log_path=out_dir / "test.log")
+        spec = RunSpec(
+            image=image,
+            command=["sh", "-c", command],
+            workspace=tree,
+            env=env,
+            network=cfg.network,
+            limits=limits,
+            labels=labels,
+            mounts=mounts,
+            log_path=out_dir / "test.log",
+        )
         result = run_container(spec, on_output=on_output)
         junit = read_untrusted(results / "junit.xml")
         coverage = read_untrusted(results / "coverage.xml")
     cases = parse_junit(junit) if junit else []
     bad = [c for c in cases if c.outcome in ("failed", "error")]
     report = VerifyReport(
-        run_id=run_id, commit=sha, passed=bool(result.ok and not bad), exit_code=result.exit_code,
-        reason=_reason(result, junit is not None, cases), command=command, image=image,
-        ecosystem=detected.ecosystem, total=len(cases), failed=sum(c.outcome == "failed" for c in cases),
-        errors=sum(c.outcome == "error" for c in cases), skipped=sum(c.outcome == "skipped" for c in cases),
-        coverage_percent=parse_coverage(coverage) if coverage else None, duration_s=result.duration_s,
-        deps_installed=installed, deps_cached=deps is not None and not installed, failures=bad,
-        log_path=str(out_dir / "test.log"), mode=mode,
+        run_id=run_id,
+        commit=sha,
+        passed=bool(result.ok and not bad),
+        exit_code=result.exit_code,
+        reason=_reason(result, junit is not None, cases),
+        command=command,
+        image=image,
+        ecosystem=detected.ecosystem,
+        total=len(cases),
+        failed=sum(c.outcome == "failed" for c in cases),
+        errors=sum(c.outcome == "error" for c in cases),
+        skipped=sum(c.outcome == "skipped" for c in cases),
+        coverage_percent=parse_coverage(coverage) if coverage else None,
+        duration_s=result.duration_s,
+        deps_installed=installed,
+        deps_cached=deps is not None and not installed,
+        failures=bad,
+        log_path=str(out_dir / "test.log"),
+        mode=mode,
     )
     if junit:
         (out_dir / "junit.xml").write_bytes(junit)
@@ -182,16 +226,31 @@ def _record(store, repo: Path, run, report: VerifyReport | None, error: str | No
     from runner.models import utcnow
 
     if report is None:
-        store.finish_run(run.id, event="verify.failed", status="failed", error=(error or "verify failed")[:2000],
-                         finished_at=utcnow())
+        store.finish_run(
+            run.id,
+            event="verify.failed",
+            status="failed",
+            error=(error or "verify failed")[:2000],
+            finished_at=utcnow(),
+        )
         return
     path = runs_dir(repo) / report.run_id / "report.json"
-    details = {"passed": report.passed, "total": report.total, "failed": report.failed, "errors": report.errors,
-               "coverage": report.coverage_percent, "failing": report.failing_names[:50],
-               "deps_installed": report.deps_installed, "mode": report.mode}
+    details = {
+        "passed": report.passed,
+        "total": report.total,
+        "failed": report.failed,
+        "errors": report.errors,
+        "coverage": report.coverage_percent,
+        "failing": report.failing_names[:50],
+        "deps_installed": report.deps_installed,
+        "mode": report.mode,
+    }
     store.finish_run(
-        run.id, event="verify.passed" if report.passed else "verify.failed", details=details,
-        status="succeeded" if report.passed else "failed", finished_at=utcnow(),
+        run.id,
+        event="verify.passed" if report.passed else "verify.failed",
+        details=details,
+        status="succeeded" if report.passed else "failed",
+        finished_at=utcnow(),
         manifest_path=str(path.relative_to(repo)),
         error=None if report.passed else (report.reason + ": " + ", ".join(report.failing_names[:10]))[:2000],
     )

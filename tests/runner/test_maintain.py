@@ -1,4 +1,4 @@
-"""maintain: upgrade/patch/refactor tasks land in the DAG; OBSERVING → MAINTAINING with a plan, no move without."""
+"""maintain: upgrade/patch/refactor tasks in the DAG; OBSERVING → MAINTAINING with a plan, no move without."""
 
 from __future__ import annotations
 

@@ -31,15 +31,22 @@ def test_metrics_parse_and_move(repo):
     with Store.open(repo) as store:
         before = samples(render(store))
         names = {f.name for f in text_string_to_metric_families(render(store))}
-        assert {"task_duration_seconds", "llm_tokens_used", "policy_violations", "deployment_success_rate"} <= names
+        assert {
+            "task_duration_seconds",
+            "llm_tokens_used",
+            "policy_violations",
+            "deployment_success_rate",
+        } <= names
         finish(store, "build", "succeeded", tokens_in=1200, tokens_out=300)
         finish(store, "deploy", "succeeded")
         finish(store, "deploy", "failed")
         finish(store, "deploy", "succeeded")
         store.audit("build.gates", details={"decision": "block", "blocking": 2})
         after = samples(render(store))
-    assert after[("llm_tokens_used_total", (("direction", "input"),))] == before[
-        ("llm_tokens_used_total", (("direction", "input"),))] + 1200
+    assert (
+        after[("llm_tokens_used_total", (("direction", "input"),))]
+        == before[("llm_tokens_used_total", (("direction", "input"),))] + 1200
+    )
     assert after[("policy_violations_total", (("decision", "block"),))] == 2
     assert after[("deployment_success_rate", ())] == 2 / 3
     assert after[("task_duration_seconds_count", (("kind", "build"),))] == 1

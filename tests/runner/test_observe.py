@@ -1,4 +1,4 @@
-"""observe: a failing health check or a crash loop moves OBSERVING → MAINTAINING and proposes one patch task."""
+"""observe: failing health or a crash loop moves OBSERVING → MAINTAINING and proposes one patch task."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from runner.store import Store
 
 
 def st(**kw) -> EnvStatus:
-    base = dict(env="staging", container="p-staging", state="running", health="healthy", restarts=0, commit="a" * 40)
+    base = dict(
+        env="staging", container="p-staging", state="running", health="healthy", restarts=0, commit="a" * 40
+    )
     return EnvStatus(**{**base, **kw})
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from runner.deploy.base import PROJECT_LABEL
 from tests.conftest import git
 
-APP = '''import os, sys
+APP = """import os, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 VERSION = "{version}"
 if VERSION == "broken":
@@ -22,15 +22,15 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         print("GET", self.path, flush=True)
 HTTPServer(("0.0.0.0", 8000), H).serve_forever()
-'''
+"""
 DOCKERFILE = 'FROM codex-sandbox/python:latest\nCOPY app.py /app/app.py\nCMD ["python3", "/app/app.py"]\n'
-COMPOSE = '''version: "3.7"
+COMPOSE = """version: "3.7"
 services:
   web:
     build: .
     ports:
       - "127.0.0.1:${APP_PORT}:8000"
-'''
+"""
 
 
 def commit_version(repo: Path, version: str, *, compose: bool = False) -> str:

@@ -1,4 +1,4 @@
-"""deploy CLI without the engine: dry-run plan, approval refused (exit 3), no verified commit (exit 5), config."""
+"""deploy CLI without the engine: dry-run plan, approval refused (3), no verified commit (5), config."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def test_dry_run_prints_the_plan_and_changes_nothing(repo, monkeypatch, capsys):
     sha = git(repo, "rev-parse", "HEAD")
     assert main(["--json", "--dry-run", "deploy", "staging", "--commit", "HEAD"]) == 0
     plan = json.loads(capsys.readouterr().out)["plan"]
-    assert plan["commit"] == sha and plan["container"] == "repo-staging" and plan["requires_approval"] is False
+    assert (
+        plan["commit"] == sha and plan["container"] == "repo-staging" and plan["requires_approval"] is False
+    )
     assert plan["image"] == f"repo-app:{sha[:12]}"
     with Store.open(repo) as store:
         assert store.list_runs(kind="deploy") == []
@@ -52,7 +54,8 @@ def test_deploy_config_is_validated(repo):
     with pytest.raises(InvalidInput, match="bogus"):
         load_config(repo)
     (cfg_dir / "config.yaml").write_text(
-        "deploy:\n  provider: compose\n  environments:\n    qa: {port: 9000, requires_approval: true}\n")
+        "deploy:\n  provider: compose\n  environments:\n    qa: {port: 9000, requires_approval: true}\n"
+    )
     cfg = load_config(repo).config.deploy
     assert cfg.provider == "compose" and cfg.environments["qa"].needs_approval("qa")
     assert list(cfg.environments) == ["staging", "prod", "qa"]  # layers merge onto the defaults

@@ -16,10 +16,14 @@ pytestmark = pytest.mark.docker
 
 def test_compose_deploy_and_rollback(repo, tmp_path):
     name = f"cxs-c{pysecrets.token_hex(3)}"
-    cfg = DeployConfig.model_validate({
-        "provider": "compose", "project": name, "stop_timeout_s": 1,
-        "environments": {"staging": {"health_timeout_s": 20}},
-    })
+    cfg = DeployConfig.model_validate(
+        {
+            "provider": "compose",
+            "project": name,
+            "stop_timeout_s": 1,
+            "environments": {"staging": {"health_timeout_s": 20}},
+        }
+    )
     provider = ComposeProvider(repo, cfg, state_dir=tmp_path / "state")
     deployer = Deployer(repo, cfg, provider=provider)
     try:

@@ -1,4 +1,4 @@
-"""Deploy a small real HTTP app to staging on the real engine; a broken version rolls back; prod needs approval."""
+"""A small real HTTP app to staging on the real engine; a broken version rolls back; prod needs approval."""
 
 from __future__ import annotations
 
@@ -33,19 +33,26 @@ def project(repo, monkeypatch):
 def config(project: str) -> DeployConfig:
     steps = [
         {"name": "migrate", "phase": "pre", "command": "test -f app.py && echo migrated"},
-        {"name": "smoke", "phase": "post", "network": "app", "secrets": ["SMOKE_TOKEN"],
-         "command": 'python3 -c "import os,urllib.request;'
-                    "print(urllib.request.urlopen(os.environ['APP_URL']+'/health',timeout=5).read().decode())\" "
-                    '&& printf %s "$SMOKE_TOKEN" | sha256sum && echo "raw=$SMOKE_TOKEN"'},
+        {
+            "name": "smoke",
+            "phase": "post",
+            "network": "app",
+            "secrets": ["SMOKE_TOKEN"],
+            "command": 'python3 -c "import os,urllib.request;'
+            "print(urllib.request.urlopen(os.environ['APP_URL']+'/health',timeout=5).read().decode())\" "
+            '&& printf %s "$SMOKE_TOKEN" | sha256sum && echo "raw=$SMOKE_TOKEN"',
+        },
         {"name": "nosecret", "phase": "post", "command": 'echo "other=${SMOKE_TOKEN:-absent}"'},
     ]
-    return DeployConfig.model_validate({
-        "project": project,
-        "environments": {
-            "staging": {"health_timeout_s": 20, "steps": steps},
-            "prod": {"health_timeout_s": 20},
-        },
-    })
+    return DeployConfig.model_validate(
+        {
+            "project": project,
+            "environments": {
+                "staging": {"health_timeout_s": 20, "steps": steps},
+                "prod": {"health_timeout_s": 20},
+            },
+        }
+    )
 
 
 def test_deploy_staging_rollback_and_prod_approval(repo, project, monkeypatch, capsys):

@@ -6,14 +6,14 @@ from pathlib import Path
 
 from tests.conftest import git
 
-CALC = '''def add(a, b):
+CALC = """def add(a, b):
     return a + b
 
 
 def mul(a, b):
     return a + b  # bug
-'''
-TESTS = '''import iniconfig
+"""
+TESTS = """import iniconfig
 
 from calc import add, mul
 
@@ -28,7 +28,7 @@ def test_mul():
 
 def test_dependency_importable():
     assert iniconfig.IniConfig
-'''
+"""
 FIX_PATCH = (
     "*** Begin Patch\n"
     "*** Update File: calc.py\n"

@@ -1,5 +1,5 @@
-"""The lifecycle loop: verify fails → `verify fix` task with the failure → the scripted model fixes it → verify
-passes → DEPLOYING (and only then)."""
+"""The lifecycle loop: verify fails → `verify fix` task with the failure → the scripted model fixes it →
+verify passes → DEPLOYING (and only then)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def planned_repo(repo, monkeypatch):
     monkeypatch.chdir(repo)
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     with Store.open(repo) as store:  # a plan whose one task is built: the lifecycle is in BUILDING
-        done = Task(type="implement", title="calc module", status="completed", commit=git(repo, "rev-parse", "HEAD"))
+        done = Task(
+            type="implement", title="calc module", status="completed", commit=git(repo, "rev-parse", "HEAD")
+        )
         store.add_task(done)
         store.insert_plan(PlanVersion(version=1, status="approved", task_ids=[done.id]))
         store.set_lifecycle_state("BUILDING", "test: plan built")

@@ -1,4 +1,4 @@
-"""verify run on any git repo with no plan: tests in the sandbox, failing test named, deps cached, no state moved."""
+"""verify run on a repo with no plan: tests in the sandbox, failures named, deps cached, no state moved."""
 
 from __future__ import annotations
 

@@ -59,8 +59,9 @@ def test_read_untrusted_refuses_symlinks_and_big_files(tmp_path):
 def test_detect(tmp_path):
     (tmp_path / "requirements.txt").write_text("requests>=2  # http\n-r more.txt\npytest\n--index-url x\n")
     (tmp_path / "more.txt").write_text("iniconfig==2.0.0\n")
-    (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\ndependencies=["attrs"]\n'
-                                             '[project.optional-dependencies]\ntest=["hypothesis"]\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname="x"\ndependencies=["attrs"]\n[project.optional-dependencies]\ntest=["hypothesis"]\n'
+    )
     d = detect(tmp_path)
     assert d.ecosystem == "python" and d.command == "python3 -m pytest"
     assert d.requirements == ["requests>=2", "iniconfig==2.0.0", "attrs", "hypothesis"]
@@ -79,8 +80,19 @@ def test_fix_context_and_targets(repo):
     git(repo, "commit", "-qm", "x")
     sha = git(repo, "rev-parse", "HEAD")
     cases = parse_junit(JUNIT)
-    report = VerifyReport(run_id="r1", commit=sha, passed=False, exit_code=1, command="pytest", image="img",
-                          ecosystem="python", total=4, failed=1, errors=1, failures=cases[1:3])
+    report = VerifyReport(
+        run_id="r1",
+        commit=sha,
+        passed=False,
+        exit_code=1,
+        command="pytest",
+        image="img",
+        ecosystem="python",
+        total=4,
+        failed=1,
+        errors=1,
+        failures=cases[1:3],
+    )
     assert fix_targets(repo, report) == ["calc.py", "tests/test_calc.py"]
     ctx = error_context(report)
     assert "FAILED tests/test_calc.py::TestMul::test_mul" in ctx and "RuntimeError: boom" in ctx
