@@ -107,3 +107,21 @@ def test_broken_rule_file_is_one_clear_error(tmp_path, bad):
     (tmp_path / "r.yaml").write_text(bad)
     with pytest.raises(InvalidInput, match="r.yaml"):
         load_rules([tmp_path])
+
+
+def test_engine_falls_back_to_the_semgrep_cli_without_semgrep_core(repo, monkeypatch):
+    from runner.policy import semgrep_runner
+
+    monkeypatch.setattr(semgrep_runner, "semgrep_core_path", lambda: None)
+    report = check_staged(repo, {"run.py": "import os\n\n\ndef go(x):\n    os.system(x)\n"}, use_cache=False)
+    assert [f.rule for f in report.findings if f.check == "security.semgrep"] == ["semgrep.python-os-system"]
+
+
+def test_no_semgrep_at_all_fails_closed(repo, monkeypatch):
+    from runner.policy import semgrep_runner
+
+    monkeypatch.setattr(semgrep_runner, "semgrep_core_path", lambda: None)
+    monkeypatch.setattr(semgrep_runner.shutil, "which", lambda name: None)
+    report = check_staged(repo, {"clean.py": "X = 1\n"}, use_cache=False)
+    assert report.gates["security.semgrep"] == "not run"
+    assert report.decision == "block" and [f.rule for f in report.blocking] == ["semgrep.not-run"]
