@@ -7,7 +7,7 @@ CLI := $(BIN)/codex-sandbox
 STAMP := $(VENV)/.installed
 TASK ?=
 
-.PHONY: help install deps images demo test run bench lint clean
+.PHONY: help install deps images demo test run bench lint clean services up down
 
 help:
 	@echo "make demo    - run the main job on the bundled sample repo (offline demo model)"
@@ -15,6 +15,7 @@ help:
 	@echo "make run TASK=<id or free text> - one task through the full pipeline in this repo"
 	@echo "make images  - build the sandbox images (no registry needed)"
 	@echo "make bench   - print the benchmarks' figures"
+	@echo "make up / make down - start / stop the compose services (demo model, gateway, metrics)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,3 +49,22 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Compose services (compose.yaml): `docker compose` v2 when present, else docker-compose 1.29.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+GATEWAY_TOKEN_FILE := .codex/gateway.token
+
+services: images
+	$(BIN)/python -m runner.compose_build
+	$(COMPOSE) build
+
+up: services
+	@mkdir -p .codex
+	@test -s $(GATEWAY_TOKEN_FILE) || (umask 077 && $(BIN)/python -c \
+	  'import secrets; print("cxs-gw-" + secrets.token_urlsafe(24))' > $(GATEWAY_TOKEN_FILE))
+	CODEX_GATEWAY_TOKEN="$$(cat $(GATEWAY_TOKEN_FILE))" CODEX_UID="$$(id -u)" CODEX_GID="$$(id -g)" \
+	  $(COMPOSE) up -d
+	@echo "gateway: http://127.0.0.1:$${CODEX_GATEWAY_PORT:-8787}/v1 (Bearer token in $(GATEWAY_TOKEN_FILE)); metrics: http://127.0.0.1:$${CODEX_METRICS_PORT:-9464}/metrics"
+
+down:
+	$(COMPOSE) down -v --remove-orphans
