@@ -11,7 +11,8 @@ from typing import Any
 TASK_TYPES = ("implement", "test", "fix", "scaffold", "refactor", "upgrade", "patch")
 CHARS_PER_TOKEN = 4  # a rough, conservative estimate for English text and code
 DEFAULT_BUDGET_TOKENS = 6000
-ERROR_CONTEXT_SHARE = 0.4  # at most this share of the budget goes to error context from earlier attempts
+ERROR_CONTEXT_SHARE = 0.4
+RELATED_SHARE = 0.15  # summaries of the completed dependencies  # at most this share of the budget goes to error context from earlier attempts
 
 
 def estimate_tokens(text: str) -> int:
@@ -54,9 +55,13 @@ def render_prompt(
     *,
     workspace: Path | None = None,
     error_context: str | None = None,
+    related: list[str] | None = None,
     budget_tokens: int = DEFAULT_BUDGET_TOKENS,
 ) -> str:
-    """The prompt for `task` (a runner.models.Task); error context from earlier attempts is truncated to fit."""
+    """The prompt for `task` (a runner.models.Task); error context from earlier attempts is truncated to fit.
+
+    `related` are one-line summaries of the completed tasks this one depends on.
+    """
     task_type = getattr(task, "type", "implement") or "implement"
     if task_type not in TASK_TYPES:
         task_type = "implement"
@@ -73,13 +78,17 @@ def render_prompt(
             + truncate_middle(error_context.strip(), err_chars)
             + "\n```\n"
         )
+    related_block = ""
+    if related:
+        lines = "\n".join(f"- {line}" for line in related)
+        related_block = "\n## Done before this task\n\n" + truncate_middle(lines, int(budget_chars * RELATED_SHARE)) + "\n"
     verification = getattr(task, "verification", None)
     ver_block = f"- The task is done when this passes: {verification}\n" if verification else ""
     common = _template("_common").safe_substitute(
         task_id=getattr(task, "id", "?"),
         title=getattr(task, "title", ""),
         description=description,
-        target_files=_target_lines(list(getattr(task, "target_files", []) or []), workspace),
+        target_files=_target_lines(list(getattr(task, "target_files", []) or []), workspace) + related_block,
         verification=ver_block,
         error_context=err_block,
     )

@@ -184,7 +184,8 @@ class TaskBuilder:
         with manager.checkout(run.id, base=target) as wt:
             rec.timings["worktree_s"] = round(time.monotonic() - started, 3)
             rec.git["base_commit"] = wt.base_commit
-            prompt = render_prompt(task, workspace=wt.path, error_context=task.error_context)
+            prompt = render_prompt(task, workspace=wt.path, error_context=task.error_context,
+                                   related=self._related(task))
             rec.artifact("prompt.md", prompt)
             rec.hashes["prompt"] = prompt_hash(prompt)
             with self._gateway(task, rec) as gateway:
@@ -254,6 +255,16 @@ class TaskBuilder:
                          details={"into": target, "commit": merged.commit, "fast_forward": merged.fast_forward})
         self.env.progress(f"committed {sha[:12]} on {branch}; merged into {target}"
                           f" ({'fast-forward' if merged.fast_forward else 'merge commit ' + merged.commit[:12]})")
+
+    def _related(self, task) -> list[str]:
+        """One line per completed dependency: what was done and where it landed."""
+        lines = []
+        for dep_id in task.dependencies:
+            dep = self.store.find_task(dep_id)
+            if dep is not None and dep.status == "completed":
+                files = f" (files: {', '.join(dep.target_files[:8])})" if dep.target_files else ""
+                lines.append(f"{dep.title}{files}, commit {str(dep.commit)[:12]}")
+        return lines
 
     def _drop_stale_branch(self, task, run, branch: str, base: str) -> None:
         """An earlier attempt's unmerged commit (a conflict, a crash before the merge) must not block this one."""

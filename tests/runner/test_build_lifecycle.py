@@ -71,6 +71,8 @@ def test_plan_approve_scaffold_then_build_all_in_dependency_order(build_repo, ca
         assert built == ["implement T2", "test T3"]
         code, out, _ = cli(capsys, "--json", "build", "next")
         assert code == 0 and json.loads(out)["built"] is None
+        t2_prompt = next(r.body.decode() for r in model.requests if "implement work T2" in r.body.decode())
+        assert "Done before this task" in t2_prompt and "scaffold T1 (files: pyproject.toml)" in t2_prompt
     landed = git(repo, "log", "main", "--format=%(trailers:key=Task-Id,valueonly)").split()
     assert len(landed) == 3 and len(set(landed)) == 3
     assert git(repo, "show", "main:test_mod.py") == "from mod import X"

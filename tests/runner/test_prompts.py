@@ -55,3 +55,11 @@ def test_truncate_middle_keeps_head_and_tail_within_the_limit():
 def test_prompt_hash_is_stable_and_content_addressed():
     assert prompt_hash("x") == prompt_hash("x") != prompt_hash("y")
     assert len(prompt_hash("x")) == 64
+
+
+def test_completed_dependencies_are_summarised_within_their_share():
+    task = Task(title="Build on it")
+    prompt = render_prompt(task, related=["Add the parser (files: parse.py), commit abc123"])
+    assert "Done before this task" in prompt and "- Add the parser (files: parse.py), commit abc123" in prompt
+    many = [f"task {i} " + "y" * 200 for i in range(500)]
+    assert estimate_tokens(render_prompt(task, related=many, budget_tokens=2000)) <= 2000
