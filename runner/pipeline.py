@@ -105,14 +105,16 @@ def find_task_ref(store, text: str):
 
 
 def add_adhoc_task(store, text: str, *, via: str, task_type: str | None = None):
-    """A task from free text, outside any plan; its type is guessed from the first word."""
+    """A task from free text (E's `task add` rules); its type is guessed from the first word."""
     from runner.models import TASK_TYPES
-    from runner.tasks import make_task
+    from runner.tasks import add_task, make_task
 
     words = text.split()
     first = words[0].lower().rstrip(":") if words else ""
     task = make_task(text, type_=task_type or (first if first in TASK_TYPES else "implement"))
-    return store.add_task(task, actor="user", details={"adhoc": True, "via": via})
+    task = add_task(store, task)
+    store.audit("task.created_by", task_id=task.id, details={"via": via})
+    return task
 
 
 def require_model_access(env: BuildEnv) -> None:
