@@ -33,6 +33,7 @@ DS_FILTERS = [
     "detect_secrets.filters.heuristic.is_not_alphanumeric_string",
     "detect_secrets.filters.heuristic.is_swagger_file",
 ]
+CACHE_VERSION = "2"  # bump when the meaning of a cached detect-secrets result changes
 _DS_LOCK = threading.Lock()  # detect-secrets keeps its settings in module globals
 ENTROPY_PLUGINS = {"Base64HighEntropyString", "HexHighEntropyString"}
 NOISY_PLUGINS = {"IPPublicDetector"}  # public IPs are not credentials
@@ -118,7 +119,9 @@ def prefilter(policy: SecretsPolicy) -> list[re.Pattern] | None:
 
 def detect_secrets_scan(files: list[StagedFile], policy: SecretsPolicy, cache: ResultCache) -> dict[str, list[dict]]:
     """detect-secrets over the staged files: path -> [{line, type, hash, hint}] (cached per blob)."""
-    settings_key = f"{ds_version()}|{policy.entropy_plugins}|{','.join(DS_FILTERS)}"
+    # everything that shapes a cached answer: scanner version, plugins, filters, placeholders, this code
+    settings_key = "|".join([CACHE_VERSION, ds_version(), str(policy.entropy_plugins), ",".join(DS_FILTERS),
+                             "\0".join(policy.placeholders), PLAIN_WORD.pattern])  # fmt: skip
     out: dict[str, list[dict]] = {}
     todo: list[tuple[StagedFile, str]] = []
     gate = prefilter(policy)
