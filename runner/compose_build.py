@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from runner.errors import ExternalServiceError, RunnerError
@@ -40,6 +41,20 @@ def compose_command() -> list[str]:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
     raise ExternalServiceError("neither `docker compose` nor `docker-compose` is installed")
+
+
+@contextmanager
+def build_lock() -> Iterator[None]:
+    """One prepare-and-build of the service image at a time on this machine (parallel test runs share it)."""
+    import fcntl
+
+    path = Path(tempfile.gettempdir()) / f"codex-sandbox-service-build-{os.getuid()}.lock"
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _project_source(out: Path) -> None:

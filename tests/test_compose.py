@@ -113,7 +113,7 @@ def _remove_leftovers(project: str) -> None:
 @pytest.mark.docker
 @pytest.mark.timeout(300)  # a first build of the service image; cached builds make this ~30 s
 def test_services_answer_through_loopback_ports(tmp_path, monkeypatch, repo):
-    from runner.compose_build import prepare_context
+    from runner.compose_build import build_lock, prepare_context
     from sandbox.docker_client import get_client
     from sandbox.images import ensure_images, latest_tag
 
@@ -124,7 +124,6 @@ def test_services_answer_through_loopback_ports(tmp_path, monkeypatch, repo):
         get_client().images.get(latest_tag("python"))
     except ImageNotFound:
         ensure_images(["python"])
-    prepare_context()
     _seed_state(repo)
     project = f"cxstest{os.getpid()}{secrets.token_hex(3)}"
     env = {
@@ -139,7 +138,9 @@ def test_services_answer_through_loopback_ports(tmp_path, monkeypatch, repo):
         "CODEX_UID": str(os.getuid()),
         "CODEX_GID": str(os.getgid()),
     }
-    build = _compose("build", env=env, timeout=240)
+    with build_lock():  # a parallel run must not swap the context while this build reads it
+        prepare_context()
+        build = _compose("build", env=env, timeout=240)
     assert build.returncode == 0, build.stderr[-2000:]
     try:
         t0 = time.monotonic()
