@@ -185,3 +185,26 @@ def test_per_file_cap_is_about_what_the_run_wrote(repo):
         (wt.path / "big.bin").write_bytes(b"\1" * 5000)
         with pytest.raises(HostileTreeError, match="per-file cap"):
             extract_changes(wt, caps)
+
+
+def test_sha256_repository(tmp_path):
+    from sandbox.gitops import commit_changeset
+
+    repo = tmp_path / "r256"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main", "--object-format=sha256")
+    (repo / "a.txt").write_text("a\n")
+    (repo / "gone.txt").write_text("g\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    mgr = WorktreeManager(repo, pool_size=1)
+    with mgr.checkout("s1") as wt:
+        assert len(wt.base_commit) == 64
+        (wt.path / "a.txt").write_text("b\n")
+        (wt.path / "gone.txt").unlink()
+        (wt.path / "ln").symlink_to("a.txt")
+        cs = extract_changes(wt)
+    assert {f.path: f.status for f in cs.files} == {"a.txt": "modified", "gone.txt": "deleted", "ln": "added"}
+    assert _by_path(cs)["ln"].new_blob == blob_id(b"a.txt", "sha256")
+    sha = commit_changeset(repo, cs, branch=wt.branch, message="m", trailers={"Run-Id": "s1"})
+    assert git(repo, "show", f"{sha}:a.txt") == "b"

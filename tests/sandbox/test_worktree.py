@@ -251,3 +251,24 @@ def test_reset_after_extraction_skips_only_what_is_still_clean(repo):
         assert _tree_files(wt.path) == _commit_files(repo)
         assert os.stat(wt.path / "pkg" / "m3.py").st_ino == untouched
         assert extract_changes(wt).empty
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from sandbox.worktree import WorktreeManager
+    with WorktreeManager(Path(sys.argv[1]), pool_size=1).checkout(sys.argv[2]) as wt:
+        (wt.path / f"from-{sys.argv[2]}").write_text("x")
+        print(wt.path.name, flush=True)
+        time.sleep(1.5)
+        print(sorted(p.name for p in wt.path.iterdir() if p.name.startswith("from-")), flush=True)
+""")
+
+
+def test_two_processes_never_share_a_tree(repo):
+    procs = [subprocess.Popen([sys.executable, "-c", HOLD, str(repo), name], stdout=subprocess.PIPE, text=True)
+             for name in ("p1", "p2")]
+    outs = [p.communicate(timeout=60)[0].split("\n") for p in procs]
+    assert sorted(o[0] for o in outs) == ["pool-0", f"run-{'p2' if outs[0][0] == 'pool-0' else 'p1'}"]
+    for name, out in zip(("p1", "p2"), outs):
+        assert out[1] == str([f"from-{name}"])  # each saw only its own writes
