@@ -15,12 +15,13 @@ import stat
 import tempfile
 from pathlib import Path
 
-from sandbox.changeset import ChangeSet, FileChange
+from sandbox.changeset import ChangeSet
 from sandbox.errors import HostileTreeError
-from sandbox.gitcmd import git_pinned, hash_files, ls_tree
+from sandbox.gitcmd import hash_files, ls_tree
 from sandbox.ignore import IgnoreRules
 from sandbox.pathnames import escape_for_terminal, has_control, is_dotgit, is_gitattributes, is_gitmodules
 from sandbox.settings import ExtractCaps
+from sandbox.treebuild import build_changeset
 from sandbox.treesync import MAX_DEPTH, gitfile_stat_ok, same_stat
 from sandbox.worktree import Worktree
 
@@ -328,97 +329,4 @@ def extract_changes(wt: Worktree, caps: ExtractCaps = _DEFAULT_CAPS) -> ChangeSe
         for (rel, _), oid in zip(scan.pending, oids):
             scan.current[rel] = (scan.current[rel][0], oid)
         wt.hand_clean_dirs(scan.clean_dirs)
-        return _changeset(wt, base, scan, Path(tmp))
-
-
-def _changeset(wt: Worktree, base, scan: _Scan, tmp: Path) -> ChangeSet:
-    current = scan.current
-    changes: list[FileChange] = []
-    for rel, (mode, oid) in current.items():
-        old = base.get(rel)
-        if old is None:
-            changes.append(
-                FileChange(path=rel, status="added", new_blob=oid, new_mode=mode, size=scan.sizes[rel])
-            )
-        elif old != (mode, oid):
-            changes.append(
-                FileChange(
-                    path=rel,
-                    status="modified",
-                    old_blob=old[1],
-                    new_blob=oid,
-                    old_mode=old[0],
-                    new_mode=mode,
-                    size=scan.sizes[rel],
-                )
-            )
-    for rel, (mode, oid) in base.items():
-        if rel not in current and mode != "160000":
-            changes.append(FileChange(path=rel, status="deleted", old_blob=oid, old_mode=mode))
-    base_tree = git_pinned(wt.git_dir, "rev-parse", f"{wt.base_commit}^{{tree}}").stdout.decode().strip()
-    if not changes:
-        return ChangeSet(base_commit=wt.base_commit, tree=base_tree)
-    changes.sort(key=lambda c: c.path)
-    tree = _write_tree(wt, changes, tmp / "index")
-    _fill_numstat(wt, tree, changes)
-    patch = git_pinned(
-        wt.git_dir,
-        "diff-tree",
-        "-r",
-        "-p",
-        "--no-renames",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--no-color",
-        "--src-prefix=a/",
-        "--dst-prefix=b/",
-        wt.base_commit,
-        tree,
-    ).stdout
-    return ChangeSet(
-        base_commit=wt.base_commit, tree=tree, files=changes, patch=patch.decode("utf-8", "replace")
-    )
-
-
-def _write_tree(wt: Worktree, changes: list[FileChange], index: Path) -> str:
-    """Base tree plus the changes, through a throwaway index (deletions first, so D/F swaps work)."""
-    zero = "0" * len(wt.base_commit)
-    lines = [b"0 %s\t%s\0" % (zero.encode(), os.fsencode(c.path)) for c in changes if c.status == "deleted"]
-    lines += [
-        b"%s %s\t%s\0" % (c.new_mode.encode(), c.new_blob.encode(), os.fsencode(c.path))
-        for c in changes
-        if c.status != "deleted"
-    ]
-    git_pinned(wt.git_dir, "read-tree", wt.base_commit, index=index)
-    git_pinned(
-        wt.git_dir, "update-index", "-z", "--replace", "--index-info", index=index, input=b"".join(lines)
-    )
-    return git_pinned(wt.git_dir, "write-tree", index=index).stdout.decode().strip()
-
-
-def _fill_numstat(wt: Worktree, tree: str, changes: list[FileChange]) -> None:
-    out = git_pinned(
-        wt.git_dir,
-        "diff-tree",
-        "-r",
-        "-z",
-        "--numstat",
-        "--no-renames",
-        "--no-ext-diff",
-        "--no-textconv",
-        wt.base_commit,
-        tree,
-    ).stdout
-    by_path = {c.path: c for c in changes}
-    for rec in out.split(b"\0"):
-        if b"\t" not in rec:
-            continue
-        added, removed, path = rec.split(b"\t", 2)
-        change = by_path.get(path.decode("utf-8", "surrogateescape"))
-        if change is None:
-            continue
-        if added == b"-":
-            change.binary = True
-        else:
-            change.lines_added += int(added)
-            change.lines_removed += int(removed)
+        return build_changeset(wt.git_dir, wt.base_commit, base, scan.current, scan.sizes, Path(tmp) / "index")
