@@ -73,12 +73,12 @@ def run_demo(
     build_images: bool = True,
 ) -> DemoOutcome:
     """Copy the sample repo, start the offline demo model, build one task through the real pipeline."""
+    from runner.build_model import BuildEnv
     from runner.config import load_config
     from runner.fsutil import ensure_git_excluded
     from runner.models import Task
     from runner.pipeline import build_next
     from runner.store import Store
-    from runner.task_builder import BuildEnv
     from sandbox.scripted_model.server import ScriptedModelServer
 
     root = create_sample_repo(workspace or Path(tempfile.mkdtemp(prefix="codex-sandbox-demo-")))

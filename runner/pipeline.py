@@ -10,8 +10,9 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from runner.build_model import BuildEnv, BuildResult, integration_branch
 from runner.errors import InvalidInput, StateError
-from runner.task_builder import BuildEnv, BuildResult, TaskBuilder, integration_branch
+from runner.task_builder import TaskBuilder
 from sandbox.errors import SandboxError
 
 __all__ = [
@@ -160,7 +161,7 @@ def _buildable(store, task_id: str):
 
 def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = False, action: str = "build") -> dict:
     """What a build would do (for --dry-run): reads the store if it exists, takes no lock, changes nothing."""
-    from runner.task_builder import codex_image_status
+    from runner.build_model import codex_image_status
 
     cfg = env.config
     db = env.root / ".codex" / "state.db"

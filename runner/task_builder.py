@@ -8,89 +8,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from runner.errors import StateError
+from runner.build_model import (
+    EXIT_FOR_OUTCOME,
+    RETRYABLE,
+    BuildEnv,
+    BuildResult,
+    codex_image,
+    failure_for,
+    image_id,
+    integration_branch,
+)
 from runner.manifest import RunRecord, run_dir_for, sha256_text
 
-RETRYABLE = frozenset({"timeout", "crash", "no_change"})
-EXIT_FOR_OUTCOME = {
-    "ok": 0,
-    "blocked": 3,
-    "hostile_tree": 3,
-    "model_error": 4,
-    "budget_exceeded": 4,
-    "timeout": 4,
-    "crash": 4,
-    "engine_error": 4,
-    "no_change": 1,
-    "merge_conflict": 1,
-    "worktree_error": 1,
-    "interrupted": 130,
-    "internal_error": 1,
-}
-
-
-@dataclass
-class BuildEnv:
-    """What a build needs from the edge: the repo, the validated config, the model key, a progress sink."""
-
-    root: Path
-    config: Any  # runner.config.AppConfig
-    api_key: str | None = None
-    progress: Callable[[str], None] = field(default=lambda message: None)
-    image: str | None = None  # an explicit codex image tag (default: the built codex image)
-    command: str = "build"
-
-
-class BuildResult(BaseModel):
-    """How building one task ended (the last attempt, with the count of attempts)."""
-
-    task_id: str
-    title: str
-    run_id: str | None = None
-    status: Literal["succeeded", "failed", "blocked", "interrupted"]
-    outcome: str = Field(description="ok, blocked, hostile_tree, model_error, budget_exceeded, timeout, crash, ...")
-    exit_code: int = 0
-    error: str | None = None
-    attempts: int = 0
-    branch: str = ""
-    integration_branch: str = ""
-    commit: str | None = None
-    merge_commit: str | None = None
-    fast_forward: bool | None = None
-    gate_decision: str | None = None
-    findings: list[dict[str, Any]] = Field(default_factory=list)
-    tokens_in: int = 0
-    tokens_out: int = 0
-    requests: int = 0
-    run_dir: str | None = None
-    manifest_path: str | None = None
-    final_message: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "succeeded"
-
-
-def integration_branch(env: BuildEnv) -> str:
-    """The branch task commits merge into: config, else the branch checked out now."""
-    from sandbox.gitops import current_branch
-
-    configured = env.config.build.integration_branch
-    if configured:
-        return configured
-    branch = current_branch(env.root)
-    if not branch:
-        raise StateError("HEAD is detached: check out the integration branch or set build.integration_branch")
-    return branch
-
-
+__all__ = ["BuildEnv", "BuildResult", "TaskBuilder", "integration_branch"]
 
 # ----------------------------------------------------------------------------- one task
 
@@ -141,12 +74,12 @@ class TaskBuilder:
 
         env, store, cfg = self.env, self.store, self.cfg
         target = integration_branch(env)
-        image = env.image or _codex_image(cfg.sandbox.base_image)
+        image = env.image or codex_image(cfg.sandbox.base_image)
         run = Run(task_id=task.id, kind="build", pid=os.getpid(), image=image)
         attempt_no = task.attempts + 1
         rec = RunRecord(run_dir_for(env.root, task.id, run.id), task.id, run.id, task.type, attempt_no, run.started_at)
         rec.run_dir.mkdir(parents=True, exist_ok=True)
-        rec.image = {"tag": image, "id": _image_id(image)}
+        rec.image = {"tag": image, "id": image_id(image)}
         rec.hashes["image"] = rec.image["id"]
         rec.model = {"slug": cfg.llm.model, "base_url": cfg.llm.base_url, "mode": cfg.llm.mode}
         rec.git = {"branch": f"codex/{task.id}", "integration_branch": target}
@@ -163,7 +96,7 @@ class TaskBuilder:
             rec.fail("interrupted", "interrupted", 130, status="interrupted")
             raise
         except BaseException as exc:
-            rec.fail(*_failure_for(exc))
+            rec.fail(*failure_for(exc))
             if rec.outcome == "internal_error":
                 raise
         finally:
@@ -377,33 +310,6 @@ def _evaluate(root: Path, changes, cfg, task):
     return evaluate_changes(root, changes, config=cfg, target_files=list(task.target_files) or None, actor="model")
 
 
-def _failure_for(exc: BaseException) -> tuple[str, str, int] | tuple[str, str, int, str]:
-    """(outcome, error, exit code[, run status]) for an exception escaping a step."""
-    from runner.errors import RunnerError
-    from sandbox import errors as sx
-
-    try:
-        from sandbox.gitops import MergeConflict
-    except ImportError:  # pragma: no cover - C keeps it in sandbox.errors instead
-        MergeConflict = getattr(sx, "MergeConflict", sx.SandboxError)
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, sx.HostileTreeError):
-        return "hostile_tree", f"the returned tree was refused: {text}", 3, "blocked"
-    if isinstance(exc, MergeConflict) and MergeConflict is not sx.SandboxError:
-        return "merge_conflict", f"merge conflict: {text}", 1
-    if isinstance(exc, sx.BudgetExceeded):
-        return "budget_exceeded", f"token budget exceeded: {text}", 4
-    if isinstance(exc, (sx.GatewayError, sx.EngineUnavailable, sx.ContainerError, sx.ImageError)):
-        return "engine_error", text, 4
-    if isinstance(exc, sx.WorktreeError):
-        return "worktree_error", text, 1
-    if isinstance(exc, RunnerError):
-        return "runner_error", text, exc.exit_code
-    if isinstance(exc, sx.SandboxError):
-        return "sandbox_error", text, 1
-    return "internal_error", f"{type(exc).__name__}: {text}", 1
-
-
 def _error_context(rec: RunRecord) -> str:
     """What the next attempt's prompt is told about this one."""
     lines = [f"Attempt {rec.attempt} ended with: {rec.outcome}", rec.error or ""]
@@ -417,30 +323,3 @@ def _change_line(changes) -> str:
     s = changes.stats()
     return (f"change: {len(changes.files)} file(s), +{s['lines_added']} -{s['lines_removed']} "
             f"({s['files_added']} added, {s['files_modified']} modified, {s['files_deleted']} deleted)")
-
-
-def _codex_image(base_image: str = "debian:bookworm-slim") -> str:
-    from sandbox.images import require_image
-
-    return require_image("codex", base_image=base_image)
-
-
-def _image_id(tag: str) -> str | None:
-    from sandbox.docker_client import get_client
-
-    try:
-        return get_client().images.get(tag).id
-    except Exception:  # noqa: BLE001 - the image is checked for real when the container is created
-        return None
-
-
-def codex_image_status(base_image: str = "debian:bookworm-slim") -> str:
-    """The codex image tag and whether it is built (for --dry-run; never builds)."""
-    from sandbox.images import image_tag
-
-    tag = image_tag("codex", base_image=base_image)
-    try:
-        _codex_image(base_image)
-        return f"{tag} (built)"
-    except Exception as exc:  # noqa: BLE001 - engine down or image missing: the dry run reports it, the real run raises
-        return f"{tag} (not available: {' '.join(str(exc).split())})"

@@ -48,9 +48,9 @@ def test_scaffold_needs_the_scaffolding_state(in_repo, capsys):
 
 
 def test_results_render_model_text_verbatim_not_as_markup(capsys):
+    from runner.build_model import BuildResult
     from runner.cli.build import render_result
     from runner.cli.context import AppContext
-    from runner.task_builder import BuildResult
 
     result = BuildResult(task_id="T", title="Write [b]bold[/b] and [/x]", status="blocked", outcome="blocked",
                          error="blocked: [red]x[/red] [/nope]", exit_code=3, gate_decision="block",

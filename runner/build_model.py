@@ -1,0 +1,134 @@
+"""What a build is given (BuildEnv) and what it reports (BuildResult, outcomes and their exit codes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from runner.errors import StateError
+
+RETRYABLE = frozenset({"timeout", "crash", "no_change"})
+EXIT_FOR_OUTCOME = {
+    "ok": 0,
+    "blocked": 3,
+    "hostile_tree": 3,
+    "model_error": 4,
+    "budget_exceeded": 4,
+    "timeout": 4,
+    "crash": 4,
+    "engine_error": 4,
+    "no_change": 1,
+    "merge_conflict": 1,
+    "worktree_error": 1,
+    "interrupted": 130,
+    "internal_error": 1,
+}
+
+
+@dataclass
+class BuildEnv:
+    """What a build needs from the edge: the repo, the validated config, the model key, a progress sink."""
+
+    root: Path
+    config: Any  # runner.config.AppConfig
+    api_key: str | None = None
+    progress: Callable[[str], None] = field(default=lambda message: None)
+    image: str | None = None  # an explicit codex image tag (default: the built codex image)
+    command: str = "build"
+
+
+class BuildResult(BaseModel):
+    """How building one task ended (the last attempt, with the count of attempts)."""
+
+    task_id: str
+    title: str
+    run_id: str | None = None
+    status: Literal["succeeded", "failed", "blocked", "interrupted"]
+    outcome: str = Field(description="ok, blocked, hostile_tree, model_error, budget_exceeded, timeout, crash, ...")
+    exit_code: int = 0
+    error: str | None = None
+    attempts: int = 0
+    branch: str = ""
+    integration_branch: str = ""
+    commit: str | None = None
+    merge_commit: str | None = None
+    fast_forward: bool | None = None
+    gate_decision: str | None = None
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    requests: int = 0
+    run_dir: str | None = None
+    manifest_path: str | None = None
+    final_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+def integration_branch(env: BuildEnv) -> str:
+    """The branch task commits merge into: config, else the branch checked out now."""
+    from sandbox.gitops import current_branch
+
+    configured = env.config.build.integration_branch
+    if configured:
+        return configured
+    branch = current_branch(env.root)
+    if not branch:
+        raise StateError("HEAD is detached: check out the integration branch or set build.integration_branch")
+    return branch
+
+
+def failure_for(exc: BaseException) -> tuple[str, str, int] | tuple[str, str, int, str]:
+    """(outcome, error, exit code[, run status]) for an exception escaping a step."""
+    from runner.errors import RunnerError
+    from sandbox import errors as sx
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, sx.HostileTreeError):
+        return "hostile_tree", f"the returned tree was refused: {text}", 3, "blocked"
+    if isinstance(exc, sx.MergeConflict):
+        return "merge_conflict", f"merge conflict: {text}", 1
+    if isinstance(exc, sx.BudgetExceeded):
+        return "budget_exceeded", f"token budget exceeded: {text}", 4
+    if isinstance(exc, (sx.GatewayError, sx.EngineUnavailable, sx.ContainerError, sx.ImageError)):
+        return "engine_error", text, 4
+    if isinstance(exc, sx.WorktreeError):
+        return "worktree_error", text, 1
+    if isinstance(exc, RunnerError):
+        return "runner_error", text, exc.exit_code
+    if isinstance(exc, sx.SandboxError):
+        return "sandbox_error", text, 1
+    return "internal_error", f"{type(exc).__name__}: {text}", 1
+
+
+def codex_image(base_image: str = "debian:bookworm-slim") -> str:
+    from sandbox.images import require_image
+
+    return require_image("codex", base_image=base_image)
+
+
+def image_id(tag: str) -> str | None:
+    from sandbox.docker_client import get_client
+
+    try:
+        return get_client().images.get(tag).id
+    except Exception:  # noqa: BLE001 - the image is checked for real when the container is created
+        return None
+
+
+def codex_image_status(base_image: str = "debian:bookworm-slim") -> str:
+    """The codex image tag and whether it is built (for --dry-run; never builds)."""
+    from sandbox.images import image_tag
+
+    tag = image_tag("codex", base_image=base_image)
+    try:
+        codex_image(base_image)
+        return f"{tag} (built)"
+    except Exception as exc:  # noqa: BLE001 - engine down or image missing: the dry run reports it, the real run raises
+        return f"{tag} (not available: {' '.join(str(exc).split())})"
