@@ -158,6 +158,7 @@ def test_container_holds_no_key_and_reaches_nothing_but_the_gateway(build_repo, 
         "if timeout 3 bash -c \"echo x > /dev/tcp/${t%:*}/${t#*:}\" 2>/dev/null; then echo \"CONNECTED $t\"; "
         "else echo \"refused $t\"; fi; done; "
         "getent hosts example.com >/dev/null && echo DNS-RESOLVED || echo dns-failed; "
+        "echo \"mounts=$(awk '{print $5}' /proc/self/mountinfo | grep -Ev '^/(proc|sys|dev)(/|$)' | sort -u | tr '\\n' ,)\"; "
         "echo probe-done > probe.txt"
     )
     script = {"responses": [{"exec": probe}, {"message": "probed"}]}
@@ -177,6 +178,10 @@ def test_container_holds_no_key_and_reaches_nothing_but_the_gateway(build_repo, 
     assert "token-vars=1" in output, output  # the probe really read the environment
     assert "CONNECTED" not in output and output.count("refused ") == len(targets), output
     assert "DNS-RESOLVED" not in output
+    mounts = set(output.split("mounts=", 1)[1].split("\n", 1)[0].strip(",").split(","))
+    docker_defaults = {"/", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/sbin/docker-init", "/usr/sbin/docker-init"}
+    # the only host paths: the worktree (its .git covered) and the gateway's socket directory
+    assert mounts - docker_defaults == {"/workspace", "/workspace/.git", "/run/codex-gateway", "/tmp", "/home/sandbox"}
     assert accepted == []
     # and the key appears in nothing the run left on the host side either
     for path in (repo / ".codex").rglob("*"):
