@@ -216,8 +216,22 @@ def generate_plan(
         from runner.store import state_dir
 
         cache = PlannerCache(state_dir(store.root) / "cache", replay=llm.mode == "replay")
-    if client is None and not cache.replay:
+    owned = client is None and not cache.replay
+    if owned:
         client = make_client(llm)
+    try:
+        draft, attempt, tokens = _attempts(store, client, llm, messages, known, cache, progress)
+    finally:
+        if owned:
+            client.close()  # no pooled connections left open to the endpoint
+    return store_plan(
+        store, draft, prd_text=prd_text, prd_path=prd_path, feedback=feedback, model=llm.model,
+        attempts=attempt, tokens=tokens,
+    )
+
+
+def _attempts(store, client, llm, messages, known, cache, progress) -> tuple[PlanDraft, int, tuple[int, int]]:
+    """Ask up to MAX_ATTEMPTS times, sending each error back; audit every invalid answer."""
     spent_in = spent_out = 0
     last_error = ""
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -226,24 +240,19 @@ def generate_plan(
         content, (t_in, t_out) = _ask(client, llm.model, messages, cache)
         spent_in, spent_out = spent_in + t_in, spent_out + t_out
         try:
-            draft = parse_answer(content, known=known)
+            return parse_answer(content, known=known), attempt, (spent_in, spent_out)
         except (ValueError, ValidationError, RunnerError) as exc:
             last_error = _explain(exc)
-            store.audit(
-                "plan.invalid_output", actor="model",
-                details={"attempt": attempt, "error": last_error, "tokens_in": t_in, "tokens_out": t_out},
-            )
-            messages.append({"role": "assistant", "content": content or ""})
-            messages.append({
-                "role": "user",
-                "content": f"That answer was invalid: {last_error}\nAnswer again with the complete, corrected "
-                "plan as one JSON object matching the schema.",
-            })
-            continue
-        return store_plan(
-            store, draft, prd_text=prd_text, prd_path=prd_path, feedback=feedback, model=llm.model,
-            attempts=attempt, tokens=(spent_in, spent_out),
+        store.audit(
+            "plan.invalid_output", actor="model",
+            details={"attempt": attempt, "error": last_error, "tokens_in": t_in, "tokens_out": t_out},
         )
+        messages.append({"role": "assistant", "content": content or ""})
+        messages.append({
+            "role": "user",
+            "content": f"That answer was invalid: {last_error}\nAnswer again with the complete, corrected "
+            "plan as one JSON object matching the schema.",
+        })
     store.audit(
         "plan.failed", actor="model",
         details={"attempts": MAX_ATTEMPTS, "error": last_error, "tokens_in": spent_in, "tokens_out": spent_out},
