@@ -40,12 +40,15 @@ def command_session(
         if lifecycle.timeout_status(store) is None:
             lifecycle.require(store, action)  # fail fast without touching the lock file
         with RepoLock(root, command, wait=wait) as lock:
-            if lock.took_over and info:
-                info(f"took over the stale lock of dead pid {lock.took_over.get('pid')} "
-                     f"(`{lock.took_over.get('command')}`)")
+            notes = []
+            if lock.took_over:
+                notes.append(f"took over the lock of dead pid {lock.took_over.get('pid')} "
+                             f"(`{lock.took_over.get('command')}`)")
             line = recover(root, store)
-            if line and info:
-                info(line)
+            if line:
+                notes.append(line)
+            if notes and info:
+                info("; ".join(notes))  # one line, whatever was recovered
             mode = lifecycle.require(store, action)
             yield Session(store=store, mode=mode, lock=lock)
     finally:

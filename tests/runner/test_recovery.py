@@ -88,3 +88,17 @@ def test_every_command_recovers_on_start_with_one_line(store, repo, monkeypatch,
     assert len(lines) == 1 and lines[0].startswith("recovered 1 interrupted run")
     with Store.open(repo) as s:
         assert s.get_task(task.id).status == "pending"
+
+
+def test_crashed_holder_lock_and_run_are_one_line(store, repo, monkeypatch, capsys):
+    import json
+
+    owner = dead_pid()
+    start(store, owner)
+    store.close()
+    (repo / ".codex" / "lock").write_text(json.dumps({"pid": owner, "command": "build all"}))
+    monkeypatch.chdir(repo)
+    assert main(["task", "add", "next thing"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"took over the lock of dead pid {owner} (`build all`); recovered 1 interrupted run")
