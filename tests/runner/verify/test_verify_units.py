@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from runner.verify.detect import detect
 from runner.verify.fix import error_context, fix_targets
 from runner.verify.junit import parse_coverage, parse_junit, read_untrusted, trim_traceback
@@ -97,3 +99,31 @@ def test_fix_context_and_targets(repo):
     ctx = error_context(report)
     assert "FAILED tests/test_calc.py::TestMul::test_mul" in ctx and "RuntimeError: boom" in ctx
     assert len(error_context(report.model_copy(update={"failures": cases[1:2] * 50}))) <= 6000
+
+
+def test_fix_cycles_are_bounded_per_task(repo):
+    from runner.config import load_config
+    from runner.errors import StateError
+    from runner.models import PlanVersion, Task
+    from runner.store import Store
+    from runner.verify.fix import propose_fix
+    from runner.verify.report import runs_dir, save
+
+    config = load_config(repo, overrides={"verify": {"max_fix_cycles": 2}}).config
+    sha = git(repo, "rev-parse", "HEAD")
+    report = VerifyReport(run_id="r1", commit=sha, passed=False, exit_code=1, command="pytest", image="img",
+                          ecosystem="python", total=4, failed=1, failures=parse_junit(JUNIT)[1:2])
+    save(report, runs_dir(repo) / "r1")
+    with Store.open(repo) as store:
+        origin = Task(type="implement", title="feature", status="completed")
+        store.add_task(origin)
+        store.insert_plan(PlanVersion(version=1, status="approved", task_ids=[origin.id]))
+        for cycle in (1, 2):
+            store.set_lifecycle_state("VERIFYING", "test")
+            fix = propose_fix(repo, store, config)
+            assert fix.dependencies == [origin.id] and store.lifecycle_state() == "BUILDING"
+            store.update_task(fix.id, event="task.completed", status="completed")  # the fix "built"
+        store.set_lifecycle_state("VERIFYING", "test")
+        with pytest.raises(StateError, match="fix cycles exhausted"):
+            propose_fix(repo, store, config)
+        assert len([t for t in store.list_tasks() if t.type == "fix"]) == 2
