@@ -8,13 +8,14 @@ from runner.cli.context import get_app
 
 app = typer.Typer()
 
+PRD = typer.Argument(..., help="The PRD (Markdown or text).")
 WAIT = typer.Option(False, "--wait", help="Wait for another orchestrator's lock instead of failing.")
 
 
 @app.command("generate")
 def generate(
     ctx: typer.Context,
-    prd: Path = typer.Argument(..., help="The PRD (Markdown or text)."),
+    prd: Path = PRD,
     wait: bool = WAIT,
 ) -> None:
     """Plan the PRD into a validated task DAG (a new plan version; enters PLANNING)."""

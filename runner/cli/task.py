@@ -1,21 +1,26 @@
 """`task add|list`: tasks by hand (ad-hoc without a plan) and the task table."""
 
-
 import typer
 
 from runner.cli.context import get_app
 
 app = typer.Typer()
 
+# Module-level: list defaults must not be built in the signature.
+TARGET_FILE = typer.Option([], "--target-file", help="A file the task should touch (repeatable).")
+DEPENDS_ON = typer.Option(
+    [], "--depends-on", help="Id (or unique prefix/suffix) of a prerequisite task (repeatable)."
+)
+
 
 @app.command("add")
 def add(
     ctx: typer.Context,
     text: str = typer.Argument(..., help="What to do, in free text (first line becomes the title)."),
-    target_file: list[str] = typer.Option([], "--target-file", help="A file the task should touch (repeatable)."),
+    target_file: list[str] = TARGET_FILE,
     type_: str = typer.Option("implement", "--type", help="implement, test, fix, scaffold, refactor, upgrade or patch."),
     priority: int = typer.Option(5, "--priority", min=0, help="Lower runs first among ready tasks."),
-    depends_on: list[str] = typer.Option([], "--depends-on", help="Id (or unique prefix) of a prerequisite task (repeatable)."),
+    depends_on: list[str] = DEPENDS_ON,
     verification: str | None = typer.Option(None, "--verify", help="Command that proves the task is done."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another orchestrator's lock instead of failing."),
 ) -> None:
