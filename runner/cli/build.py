@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 
@@ -25,6 +27,26 @@ def make_env(a, *, command: str = "build"):
         progress=lambda message: a.info(escape(message)),  # task titles and model text are not markup
         command=command,
     )
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI cancel, `docker stop`) unwinds like Ctrl-C: container, gateway and worktree are cleaned up."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def render_result(a, result) -> None:
@@ -96,7 +118,8 @@ def next_(ctx: typer.Context) -> None:
     env = make_env(a, command="build next")
     if a.dry_run:
         return show_plan(a, describe_plan(env))
-    result = build_next(env)
+    with terminate_as_interrupt():
+        result = build_next(env)
     if result is None:
         a.emit({"built": None, "message": "no task is ready"}, human=lambda: a.console.print("no task is ready"))
         return
@@ -112,7 +135,9 @@ def task(ctx: typer.Context, task_id: str = typer.Argument(..., help="Task id (o
     env = make_env(a, command=f"build task {task_id}")
     if a.dry_run:
         return show_plan(a, describe_plan(env, task_ref=task_id))
-    finish(a, build_task(env, task_id))
+    with terminate_as_interrupt():
+        result = build_task(env, task_id)
+    finish(a, result)
 
 
 @app.command("all")
@@ -124,7 +149,8 @@ def all_(ctx: typer.Context) -> None:
     env = make_env(a, command="build all")
     if a.dry_run:
         return show_plan(a, describe_plan(env))
-    results = build_all(env, on_result=None if a.json else lambda r: render_result(a, r))
+    with terminate_as_interrupt():
+        results = build_all(env, on_result=None if a.json else lambda r: render_result(a, r))
     failed = next((r for r in results if not r.ok), None)
     if a.json:
         a.emit({"results": [r.model_dump(mode="json") for r in results]})

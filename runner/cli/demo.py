@@ -32,7 +32,10 @@ def demo(
         return a.emit(plan, human=lambda: [a.console.print(f"{k}: {v}", markup=False) for k, v in plan.items()])
     from rich.markup import escape
 
-    out = run_demo(workspace.resolve() if workspace else None, progress=lambda m: a.info(escape(m)))
+    from runner.cli.build import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        out = run_demo(workspace.resolve() if workspace else None, progress=lambda m: a.info(escape(m)))
     r = out.result
     data = {
         "workspace": str(out.workspace),

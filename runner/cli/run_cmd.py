@@ -12,11 +12,13 @@ def run(
     task: str = typer.Argument(..., help="An existing task id, or free text that becomes an ad-hoc task."),
 ) -> None:
     """Build one task: an existing id is built; free text becomes an ad-hoc task, then is built."""
-    from runner.cli.build import finish, make_env, show_plan
+    from runner.cli.build import finish, make_env, show_plan, terminate_as_interrupt
     from runner.pipeline import describe_plan, run_one
 
     a = get_app(ctx)
     env = make_env(a, command="run")
     if a.dry_run:
         return show_plan(a, describe_plan(env, task_ref=task, adhoc=True))
-    finish(a, run_one(env, task))
+    with terminate_as_interrupt():
+        result = run_one(env, task)
+    finish(a, result)

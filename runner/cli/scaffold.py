@@ -9,11 +9,13 @@ from runner.cli.context import get_app
 
 def scaffold(ctx: typer.Context) -> None:
     """Run the scaffold task through the build pipeline; needs the lifecycle in SCAFFOLDING."""
-    from runner.cli.build import finish, make_env, show_plan
+    from runner.cli.build import finish, make_env, show_plan, terminate_as_interrupt
     from runner.pipeline import build_scaffold, describe_plan
 
     a = get_app(ctx)
     env = make_env(a, command="scaffold")
     if a.dry_run:
         return show_plan(a, describe_plan(env, action="scaffold"))
-    finish(a, build_scaffold(env))
+    with terminate_as_interrupt():
+        result = build_scaffold(env)
+    finish(a, result)
