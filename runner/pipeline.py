@@ -101,7 +101,9 @@ def find_task_ref(store, text: str):
         return None
     try:
         return store.get_task(text)
-    except InvalidInput:
+    except InvalidInput as exc:
+        if "ambiguous" in str(exc):  # a prefix of several tasks is a mistake, not a description
+            raise
         return None
 
 
