@@ -48,6 +48,15 @@ class LlmConfig(Section):
     task_token_budget: int = Field(2_000_000, ge=1, description="Tokens one task may spend over all runs.")
     run_token_budget: int = Field(500_000, ge=1, description="Tokens one run may spend.")
     request_timeout_s: float = Field(300.0, gt=0, description="Upstream timeout of one model request.")
+    gateway: Literal["auto", "socket", "sidecar"] = Field(
+        "auto",
+        description="Where the gateway runs: socket (host process, Unix socket mounted into the Codex "
+        "container), sidecar (a container on a per-repo internal network), auto (sidecar only when "
+        "DOCKER_HOST names another machine).",
+    )
+    gateway_upstream_network: str = Field(
+        "bridge", description="Docker network the sidecar gateway uses to reach llm.base_url (sidecar mode)."
+    )
 
 
 class BuildConfig(Section):

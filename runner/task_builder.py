@@ -121,14 +121,15 @@ class TaskBuilder:
                                    related=self._related(task))
             rec.artifact("prompt.md", prompt)
             rec.hashes["prompt"] = prompt_hash(prompt)
-            with self._gateway(task, rec) as gateway:
+            with self._gateway(task, run, rec) as gateway:
                 executor = CodexExecutor(
                     image=image,
                     model=cfg.llm.model,
                     limits=cfg.sandbox.limits,
                     labels=run_labels(env.root, run.id, task.id, kind="codex"),
                 )
-                env.progress(f"codex exec in {image} (network none, model {cfg.llm.model} via the gateway)")
+                net = getattr(gateway, "network", None) or "none"
+                env.progress(f"codex exec in {image} (network {net}, model {cfg.llm.model} via the gateway)")
                 with rec.timed("codex_s"):
                     result = executor.run(wt.path, prompt, gateway=gateway, run_dir=rec.run_dir, progress=self._show)
                 self._record_tokens(rec, gateway, result)
@@ -213,12 +214,13 @@ class TaskBuilder:
         self.store.audit("build.stale_branch_dropped", task_id=task.id, run_id=run.id,
                          details={"branch": branch, "old_commit": tip})
 
-    def _gateway(self, task, rec: RunRecord):
+    def _gateway(self, task, run, rec: RunRecord):
         from sandbox.gateway import Gateway, GatewayConfig
+        from sandbox.gateway.engine import engine_is_remote, resolve_placement
 
         llm = self.cfg.llm
         used = sum(r.tokens_in + r.tokens_out for r in self.store.list_runs(task_id=task.id))
-        return Gateway(GatewayConfig(
+        config = GatewayConfig(
             upstream_base_url=llm.base_url,
             api_key=self.env.api_key or "",
             run_dir=rec.run_dir,
@@ -228,7 +230,15 @@ class TaskBuilder:
             task_tokens_used=used,
             task_token_budget=llm.task_token_budget,
             request_timeout_s=llm.request_timeout_s,
-        ))
+        )
+        docker_host = os.environ.get("DOCKER_HOST")  # the engine the Docker client talks to
+        if resolve_placement(llm.gateway, docker_host) == "socket":
+            return Gateway(config)
+        from sandbox.gateway.sidecar import SidecarGateway
+
+        rec.model["gateway"] = "sidecar"
+        return SidecarGateway(config, repo=self.env.root, run_id=run.id, task_id=task.id,
+                              remote=engine_is_remote(docker_host), upstream_network=llm.gateway_upstream_network)
 
     def _record_tokens(self, rec: RunRecord, gateway, result) -> None:
         usage = gateway.usage()

@@ -16,6 +16,8 @@ class GcReport(BaseModel):
 
     containers: list[str] = Field(default_factory=list, description="Names of removed containers.")
     worktrees: list[str] = Field(default_factory=list, description="Paths of removed worktrees.")
+    networks: list[str] = Field(default_factory=list, description="Removed unused internal gateway networks.")
+    volumes: list[str] = Field(default_factory=list, description="Removed volumes of dead sidecar gateways.")
 
 
 def pid_alive(pid: int) -> bool:
@@ -98,10 +100,33 @@ def reap(repo: Path | None = None, *, include_live: bool = False) -> GcReport:
             report.containers.append(c.name)
         except APIError:
             live_runs.add(labels.get(lbl.RUN, ""))
+    _reap_sidecar_leftovers(report, repo, include_live)
     for r in sorted(repos):
         if r.is_dir():
             report.worktrees.extend(_reap_worktrees(r, live_runs, include_live))
     return report
+
+
+def _reap_sidecar_leftovers(report: GcReport, repo: Path | None, include_live: bool) -> None:
+    """Sidecar gateways' per-run volumes whose owner died, then internal networks nothing uses."""
+    from docker.errors import APIError, NotFound
+
+    from sandbox.docker_client import get_client
+    from sandbox.gateway.engine import reap_networks
+
+    client = get_client()
+    filters = [f"{lbl.MANAGED}=true"]
+    if repo is not None:
+        filters.append(f"{lbl.REPO_ID}={lbl.repo_id(repo)}")
+    for vol in client.volumes.list(filters={"label": filters}):
+        if not include_live and _owner_alive(vol.attrs.get("Labels") or {}):
+            continue
+        try:
+            vol.remove(force=True)
+            report.volumes.append(vol.name)
+        except (NotFound, APIError):  # in use by a container not reaped yet
+            continue
+    report.networks.extend(reap_networks(client, repo))
 
 
 def _reap_worktrees(repo: Path, live_runs: set[str], include_live: bool) -> list[str]:

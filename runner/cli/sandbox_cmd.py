@@ -123,11 +123,15 @@ def gc(
     report = reap(None if all_repos else a.repo_root(), include_live=include_live)
 
     def human() -> None:
-        if not report.containers and not report.worktrees:
+        if not (report.containers or report.worktrees or report.networks or report.volumes):
             a.console.print("nothing to remove", markup=False)
         for name in report.containers:
             a.console.print(f"removed container {name}", markup=False)
         for path in report.worktrees:
             a.console.print(f"removed worktree {path}", markup=False)
+        for name in report.volumes:
+            a.console.print(f"removed volume {name}", markup=False)
+        for name in report.networks:
+            a.console.print(f"removed network {name}", markup=False)
 
     a.emit(report, human=human)
