@@ -47,7 +47,9 @@ READ_ONLY = frozenset({
 })
 
 # Not lifecycle work at all (configuration, local tooling): allowed in every state, FAILED included.
-UNGATED = frozenset({"config.set", "secrets.set", "secrets.rm", "images.build", "sandbox.gc", "sandbox.run", "demo"})
+# `deploy rollback` is operational recovery: it must work in every state (MAINTAINING, FAILED too).
+UNGATED = frozenset({"config.set", "secrets.set", "secrets.rm", "images.build", "sandbox.gc", "sandbox.run", "demo",
+                     "deploy.rollback"})
 
 # action -> (states allowed once a plan exists, allowed ad hoc without a plan)
 ACTIONS: dict[str, tuple[frozenset[str], bool]] = {

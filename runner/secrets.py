@@ -104,6 +104,10 @@ class SecretStore:
             "token": token.decode(),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.parent.name == ".codex":  # never let `git add -A` commit the store (the deploy gate blocks it)
+            from runner.fsutil import ensure_git_excluded
+
+            ensure_git_excluded(self.path.parent.parent)
         _atomic_write(self.path, json.dumps(doc, indent=1) + "\n", 0o600)
 
     def names(self) -> list[str]:

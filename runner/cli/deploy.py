@@ -15,6 +15,15 @@ app = typer.Typer(no_args_is_help=True)
 
 APPROVE = typer.Option(False, "--approve", help="Approve a deploy to an environment that requires it (prod).")
 COMMIT = typer.Option(None, "--commit", help="Commit to deploy (default: the last verified commit).")
+OVERRIDE = typer.Option(
+    None,
+    "--override",
+    metavar="RULE",
+    help="Let this blocking policy rule pass once (RULE, RULE:PATH or RULE:PATH:LINE); needs --reason.",
+)
+REASON = typer.Option(
+    None, "--reason", metavar="TEXT", help="Why the override is acceptable (audited): one, or one per --override."
+)
 
 
 def _in_ci() -> bool:
@@ -59,36 +68,76 @@ def _render(a, result) -> None:
         raise typer.Exit(1)
 
 
-def _deploy(ctx: typer.Context, env: str, approve: bool, commit: Optional[str]) -> None:
+def _overrides(root, override: list[str] | None, reason: list[str] | None) -> list:
+    """--override/--reason as in `policy check`: a human's, audited, each with a reason."""
+    from runner.cli.policy import who_overrides
+    from runner.errors import InvalidInput
+    from runner.policy.models import Override
+
+    reasons = [r.strip() for r in reason or [] if r.strip()]
+    if not override:
+        return []
+    if not reasons:
+        raise InvalidInput('--override needs --reason "..." (it goes to the audit log)')
+    if len(reasons) not in (1, len(override)):
+        raise InvalidInput("give one --reason for all overrides, or one per --override")
+    by = who_overrides(root)
+    return [Override(rule=r, reason=reasons[i] if len(reasons) > 1 else reasons[0], by=by)
+            for i, r in enumerate(override)]  # fmt: skip
+
+
+def _blocked(a, exc) -> None:
+    """The gate's findings (text, or one JSON document), then the error line and exit 3."""
+    from runner.policy.render import render_text
+
+    data = {"blocked": True, "env": exc.env, "commit": exc.commit, "report": exc.report.model_dump(mode="json")}
+    a.emit(data, lambda: print(render_text(exc.report)))
+    sys.stderr.write(f"error: {exc}\n")
+    raise typer.Exit(PolicyViolation.exit_code)
+
+
+def _deploy(ctx: typer.Context, env: str, approve: bool, commit: Optional[str],
+            override: list[str] | None = None, reason: list[str] | None = None) -> None:  # fmt: skip
+    from runner.deploy.gate import DeployBlocked
     from runner.deploy.service import Deployer
+    from runner.session import command_session
     from runner.store import Store
 
     a = get_app(ctx)
     root = a.repo_root()
-    with Store.open(root) as store:
-        deployer = Deployer(root, a.config.deploy, store=store, secrets=_secrets_loader(a))
+    overrides = _overrides(root, override, reason)
+    with Store.open(root) as store:  # read-only until the session: plan, commit, approval
+        deployer = Deployer(root, a.config.deploy, store=store, policies=a.config.policies)
         if a.dry_run:
             plan = deployer.plan(env, commit)
             a.emit({"dry_run": True, "plan": plan}, lambda: [print(f"{k}: {v}") for k, v in plan.items()])
             return
         needed = deployer.provider.env_config(env).needs_approval(env)
         sha = deployer.resolve_commit(commit)
-        via = approval(a, env, needed, approve, f"deploy {sha[:12]}")
-        a.info(f"deploying {sha[:12]} to {env} ({a.config.deploy.provider})")
-        result = deployer.deploy(env, commit=sha, approved_by=via, on_line=None)
+    via = approval(a, env, needed, approve, f"deploy {sha[:12]}")
+    with command_session(root, "deploy", command=f"deploy {env}", info=a.info) as session:
+        deployer = Deployer(root, a.config.deploy, store=session.store, secrets=_secrets_loader(a),
+                            policies=a.config.policies)  # fmt: skip
+        a.info(f"deploying {sha[:12]} to {env} ({a.config.deploy.provider}); policy gate first")
+        try:
+            result = deployer.deploy(env, commit=sha, approved_by=via, on_line=None, overrides=overrides)
+        except DeployBlocked as exc:
+            _blocked(a, exc)
     _render(a, result)
 
 
 @app.command("staging")
-def staging(ctx: typer.Context, approve: bool = APPROVE, commit: Optional[str] = COMMIT) -> None:
-    """Deploy the verified commit to staging."""
-    _deploy(ctx, "staging", approve, commit)
+def staging(ctx: typer.Context, approve: bool = APPROVE, commit: Optional[str] = COMMIT,
+            override: list[str] | None = OVERRIDE, reason: list[str] | None = REASON) -> None:  # fmt: skip
+    """Deploy the verified commit to staging (policy-gated first)."""
+    _deploy(ctx, "staging", approve, commit, override, reason)
 
 
 @app.command("prod")
-def prod(ctx: typer.Context, approve: bool = APPROVE, commit: Optional[str] = COMMIT) -> None:
-    """Deploy the verified commit to prod (needs --approve or a terminal confirmation)."""
-    _deploy(ctx, "prod", approve, commit)
+def prod(ctx: typer.Context, approve: bool = APPROVE, commit: Optional[str] = COMMIT,
+         override: list[str] | None = OVERRIDE, reason: list[str] | None = REASON) -> None:  # fmt: skip
+    """Deploy the verified commit to prod (needs --approve or a terminal confirmation; policy-gated)."""
+    _deploy(ctx, "prod", approve, commit, override, reason)
 
 
 @app.command("to")
@@ -97,9 +146,11 @@ def to(
     env: str = typer.Argument(..., help="Environment name from deploy.environments."),
     approve: bool = APPROVE,
     commit: Optional[str] = COMMIT,
+    override: list[str] | None = OVERRIDE,
+    reason: list[str] | None = REASON,
 ) -> None:
-    """Deploy the verified commit to any configured environment."""
-    _deploy(ctx, env, approve, commit)
+    """Deploy the verified commit to any configured environment (policy-gated)."""
+    _deploy(ctx, env, approve, commit, override, reason)
 
 
 @app.command("rollback")
@@ -108,20 +159,21 @@ def rollback(
     env: str = typer.Argument(..., help="Environment to roll back."),
     approve: bool = APPROVE,
 ) -> None:
-    """Put the environment's previous image back."""
+    """Put the environment's previous image back (allowed in every lifecycle state; takes the repo lock)."""
     from runner.deploy.service import Deployer
-    from runner.store import Store
+    from runner.session import command_session
 
     a = get_app(ctx)
     root = a.repo_root()
-    with Store.open(root) as store:
-        deployer = Deployer(root, a.config.deploy, store=store, secrets=_secrets_loader(a))
-        if a.dry_run:
-            a.emit(
-                {"dry_run": True, "rollback": env},
-                lambda: print(f"would roll back {env} to its previous image"),
-            )
-            return
-        via = approval(a, env, deployer.provider.env_config(env).needs_approval(env), approve, "roll back")
+    deployer = Deployer(root, a.config.deploy)
+    if a.dry_run:
+        a.emit(
+            {"dry_run": True, "rollback": env},
+            lambda: print(f"would roll back {env} to its previous image"),
+        )
+        return
+    via = approval(a, env, deployer.provider.env_config(env).needs_approval(env), approve, "roll back")
+    with command_session(root, "deploy.rollback", command=f"deploy rollback {env}", info=a.info) as session:
+        deployer = Deployer(root, a.config.deploy, store=session.store, secrets=_secrets_loader(a))
         result = deployer.rollback(env, approved_by=via)
     _render(a, result)

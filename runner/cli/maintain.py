@@ -12,9 +12,8 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _add(ctx: typer.Context, kind: str, description: Optional[str]) -> None:
-    from runner.lock import RepoLock
     from runner.maintain import add_maintenance_task
-    from runner.store import Store
+    from runner.session import command_session
 
     a = get_app(ctx)
     root = a.repo_root()
@@ -24,9 +23,9 @@ def _add(ctx: typer.Context, kind: str, description: Optional[str]) -> None:
             lambda: print(f"would add a {kind} task: {description or '(dependencies)'}"),
         )
         return
-    with RepoLock(root, f"maintain {kind}"), Store.open(root) as store:
-        task = add_maintenance_task(store, root, kind, description)
-        state = store.lifecycle_state()
+    with command_session(root, "maintain", command=f"maintain {kind}", info=a.info) as session:
+        task = add_maintenance_task(session.store, root, kind, description)
+        state = session.store.lifecycle_state()
     a.emit(
         {"task": task.model_dump(mode="json"), "lifecycle": state},
         lambda: print(

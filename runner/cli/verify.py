@@ -22,8 +22,7 @@ def run(
     """Run the tests in the sandbox over a worktree of the commit; exit 1 naming failing tests."""
     import sys
 
-    from runner.lock import RepoLock
-    from runner.store import Store
+    from runner.session import command_session
     from runner.verify.run import rev_parse, run_verify
 
     a = get_app(ctx)
@@ -39,9 +38,10 @@ def run(
         a.emit({"dry_run": True, "plan": plan}, lambda: [print(f"{k}: {v}") for k, v in plan.items()])
         return
     on_output = (lambda text: sys.stderr.write(text)) if stream and not a.json else None
-    with RepoLock(root, "verify run"), Store.open(root) as store:
+    # Lock, recover a crashed run's leftovers, check the lifecycle (ad hoc without a plan: no state moves).
+    with command_session(root, "verify.run", command="verify run", info=a.info) as session:
         a.info(f"verifying {commit} in the sandbox")
-        report = run_verify(root, a.config, store=store, commit=commit, on_output=on_output)
+        report = run_verify(root, a.config, store=session.store, commit=commit, on_output=on_output)
     a.emit(report.model_dump(mode="json"), lambda: [print(line) for line in report.lines()])
     if not report.passed:
         raise typer.Exit(1)
@@ -76,15 +76,14 @@ def report(
 @app.command("fix")
 def fix(ctx: typer.Context) -> None:
     """Turn the last failing report into a `fix` task and send the lifecycle back to BUILDING."""
-    from runner.lock import RepoLock
-    from runner.store import Store
+    from runner.session import command_session
     from runner.verify.fix import propose_fix
 
     a = get_app(ctx)
     root = a.repo_root()
-    with RepoLock(root, "verify fix"), Store.open(root) as store:
-        task = propose_fix(root, store, a.config)
-        state = store.lifecycle_state()
+    with command_session(root, "verify.fix", command="verify fix", info=a.info) as session:
+        task = propose_fix(root, session.store, a.config)
+        state = session.store.lifecycle_state()
     a.emit(
         {"task": task.model_dump(mode="json"), "lifecycle": state},
         lambda: print(f"added fix task {task.id}: {task.title} (lifecycle {state})"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,6 +94,10 @@ class DeployConfig(_Section):
     build_timeout_s: int = Field(900, ge=1, description="Limit on building the app image.")
     stop_timeout_s: int = Field(
         5, ge=0, description="Grace period for stopping the old app before it is killed."
+    )
+    policies: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Policy keys merged over `policies:` for the deploy gate only (size limits are lifted).",
     )
     environments: dict[str, EnvironmentConfig] = Field(
         default_factory=_default_envs,

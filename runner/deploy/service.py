@@ -65,10 +65,12 @@ class Deployer:
         secrets: SecretsLoader | None = None,
         provider=None,
         runs_dir: Path | None = None,
+        policies=None,
     ):
         self.repo = Path(repo).resolve()
         self.cfg = cfg
         self.store = store
+        self.policies = policies  # the config's `policies:` (None: policies/default.yaml)
         self._loader = secrets
         self._seen: dict[str, str] = {}  # values handed out, so every message can be redacted
         self.provider = provider or make_provider(self.repo, cfg, self._secrets)
@@ -106,6 +108,7 @@ class Deployer:
             "port": ecfg.port or "ephemeral (127.0.0.1)",
             "health": ecfg.health_command or ecfg.health_url,
             "requires_approval": ecfg.needs_approval(env),
+            "policy_gate": _gate_range(self.store, env, sha, self.repo),
             "app_secrets": ecfg.secrets,
             "steps": [
                 {"name": s.name, "phase": s.phase, "secrets": s.secrets, "network": s.network}
@@ -120,16 +123,23 @@ class Deployer:
         commit: str | None = None,
         approved_by: str | None = None,
         on_line: Callable[[str], None] | None = None,
+        overrides: list = (),
+        actor: str = "human",
     ) -> DeployResult:
-        """Deploy to `env`; refuses without approval where required; always records the outcome."""
+        """Deploy to `env`; refuses without approval or on a policy block (exit 3); records the outcome."""
         ecfg = self.provider.env_config(env)
         sha = self.resolve_commit(commit)
         if ecfg.needs_approval(env) and not approved_by:
             raise PolicyViolation(
                 f"deploying to {env} needs approval: pass --approve (or confirm on a terminal)"
             )
+        if self.store is not None:
+            from runner import lifecycle
+
+            lifecycle.require(self.store, "deploy")  # a deploy the lifecycle refuses is not even gated
+        gate = self.check(env, sha, overrides=overrides, actor=actor)
         mode = self._enter_deploying(sha)
-        run = self._start_run(env, sha, approved_by)
+        run = self._start_run(env, sha, approved_by, gate=gate)
         run_id = run.id if run is not None else _local_id()
         result: DeployResult | None = None
         error: str | None = None
@@ -148,6 +158,38 @@ class Deployer:
                 from runner import lifecycle
 
                 lifecycle.transition(self.store, "OBSERVING", reason=f"deployed {sha[:12]} to {env}")
+
+    def check(self, env: str, sha: str, *, overrides: list = (), actor: str = "human") -> dict:
+        """The deploy gate (runner/deploy/gate.py); a block is recorded and raises DeployBlocked."""
+        from runner.deploy.gate import (
+            GATED_EVENT,
+            DeployBlocked,
+            gate_base,
+            gate_record,
+            run_gate,
+            verified_coverage,
+        )
+
+        if overrides and actor != "human":
+            raise PolicyViolation("a model-driven run can never override a policy finding")
+        base = gate_base(self.store, env, self.repo)
+        report = run_gate(self.repo, sha, base, policies=self.policies, overlay=self.cfg.policies,
+                          overrides=overrides, coverage=verified_coverage(self.store, sha), actor=actor)  # fmt: skip
+        record = gate_record(env, sha, base, report)
+        if self.store is not None:
+            self.store.audit(GATED_EVENT, details=record, actor=actor)
+        if report.decision == "block":
+            if self.store is not None:
+                from runner.models import Run
+
+                run = Run(kind="deploy", commit=sha, pid=os.getpid(),
+                          details={"env": env, "provider": self.cfg.provider, "action": "deploy"})  # fmt: skip
+                self.store.start_run(run)
+                self.store.finish_run(run.id, event="deploy.blocked", status="blocked",
+                                      details={"outcome": "blocked", "gate": record},
+                                      error=f"blocked by the policy gates: {report.summary()}")  # fmt: skip
+            raise DeployBlocked(env, sha, base, report)
+        return record
 
     def _enter_deploying(self, sha: str) -> str | None:
         """Check the lifecycle allows a deploy (DEPLOYING needs a passing verify of this commit)."""
@@ -251,7 +293,7 @@ class Deployer:
 
     # -- recording ----------------------------------------------------------------------------
 
-    def _start_run(self, env, sha, approved_by, action="deploy"):
+    def _start_run(self, env, sha, approved_by, action="deploy", gate: dict | None = None):
         if self.store is None:
             return None
         from runner.models import Run
@@ -265,7 +307,8 @@ class Deployer:
             kind="deploy",
             commit=sha,
             pid=os.getpid(),
-            details={"env": env, "provider": self.cfg.provider, "action": action, "approved_by": approved_by},
+            details={"env": env, "provider": self.cfg.provider, "action": action, "approved_by": approved_by,
+                     **({"gate": gate} if gate else {})},
         )
         self.store.start_run(run)
         return run
@@ -301,6 +344,15 @@ class Deployer:
             container=result.container if result is not None else None,
             error=error or (None if outcome == "deployed" else (result.message if result else "failed")),
         )
+
+
+def _gate_range(store, env: str, sha: str, repo: Path) -> str:
+    """The range the deploy gate would check, for --dry-run."""
+    from runner.deploy.gate import gate_base
+    from runner.policy.gitchanges import EMPTY_TREE
+
+    base = gate_base(store, env, repo)
+    return f"{sha[:12]} (whole tree: first deploy)" if base == EMPTY_TREE else f"{base[:12]}..{sha[:12]}"
 
 
 def _slug(name: str) -> str:

@@ -74,7 +74,7 @@ def staged_changeset(repo: Path) -> ChangeSet:
 
 
 def diff_changeset(repo: Path, rev: str) -> ChangeSet:
-    """Changes of `rev..HEAD` (or an explicit `A..B` / `A...B` range)."""
+    """Changes of `rev..HEAD` (or an explicit `A..B` / `A...B` range; A may be EMPTY_TREE)."""
     if "..." in rev:
         a, b = rev.split("...", 1)
         a = _git(repo, "merge-base", a or "HEAD", b or "HEAD").decode().strip()
@@ -82,7 +82,10 @@ def diff_changeset(repo: Path, rev: str) -> ChangeSet:
         a, b = rev.split("..", 1)
     else:
         a, b = rev, "HEAD"
-    base = _git(repo, "rev-parse", "--verify", f"{a or 'HEAD'}^{{commit}}").decode().strip()
+    if a == EMPTY_TREE:  # the whole tree of `b` counts as added (a first deploy)
+        base = EMPTY_TREE
+    else:
+        base = _git(repo, "rev-parse", "--verify", f"{a or 'HEAD'}^{{commit}}").decode().strip()
     top = _git(repo, "rev-parse", "--verify", f"{b or 'HEAD'}^{{commit}}").decode().strip()
     out = _git(repo, "diff-tree", "-r", "--raw", "-z", "--no-renames", "--abbrev=40", base, top)
     tree = _git(repo, "rev-parse", f"{top}^{{tree}}").decode().strip()
