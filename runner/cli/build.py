@@ -15,7 +15,6 @@ app = typer.Typer(no_args_is_help=True)
 
 def make_env(a, *, command: str = "build"):
     """Compose the pipeline's inputs at the edge: repo, config, the key from the environment, progress."""
-    from rich.markup import escape
 
     from runner.pipeline import BuildEnv
 
@@ -24,7 +23,7 @@ def make_env(a, *, command: str = "build"):
         root=a.repo_root(),
         config=config,
         api_key=os.environ.get(config.llm.api_key_env) or None,
-        progress=lambda message: a.info(escape(message)),  # task titles and model text are not markup
+        progress=a.info,  # the consoles print task titles and model text without markup
         command=command,
     )
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -30,11 +31,12 @@ class AppContext:
 
     @cached_property
     def console(self) -> Console:
-        return Console(no_color=self.no_color, highlight=False, soft_wrap=True)
+        # markup off: titles, errors and model text are printed as they are ("[/x]" is not a tag)
+        return Console(no_color=self.no_color, highlight=False, soft_wrap=True, markup=False)
 
     @cached_property
     def err_console(self) -> Console:
-        return Console(stderr=True, no_color=self.no_color, highlight=False, soft_wrap=True)
+        return Console(stderr=True, no_color=self.no_color, highlight=False, soft_wrap=True, markup=False)
 
     def repo_root(self, required: bool = True) -> Path | None:
         """The git top-level of the working directory."""
@@ -70,7 +72,7 @@ class AppContext:
 
 def find_repo_root(start: Path, required: bool = True) -> Path | None:
     proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True
+        ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, check=False
     )
     if proc.returncode != 0 or not proc.stdout.strip():
         if required:

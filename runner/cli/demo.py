@@ -30,12 +30,11 @@ def demo(
                       "build next: Codex in the sandbox → gates → commit → merge", "show commit, gates, tokens"],
         }
         return a.emit(plan, human=lambda: [a.console.print(f"{k}: {v}", markup=False) for k, v in plan.items()])
-    from rich.markup import escape
 
     from runner.cli.build import terminate_as_interrupt
 
     with terminate_as_interrupt():
-        out = run_demo(workspace.resolve() if workspace else None, progress=lambda m: a.info(escape(m)))
+        out = run_demo(workspace.resolve() if workspace else None, progress=a.info)
     r = out.result
     data = {
         "workspace": str(out.workspace),

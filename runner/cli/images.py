@@ -46,7 +46,7 @@ def _build_with_progress(a, kinds, base_image: str, force: bool) -> dict[str, st
 
         def log(kind: str, event: str, message: str) -> None:
             if event != "step":
-                a.err_console.print(f"{kind}: {event} {escape(message)}")
+                a.err_console.print(f"{kind}: {event} {message}")
 
         return ensure_images(kinds, base_image=base_image, progress=log, force=force)
     columns = (

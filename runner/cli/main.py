@@ -57,10 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     args = normalize_argv(list(sys.argv[1:] if argv is None else argv))
     as_json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     command = build_command()
+    interrupted: list[int] = []
+    restore = _catch_interrupts(interrupted)
     try:
         # With standalone_mode=False click returns a raised typer.Exit's code instead of raising it.
         rv = command.main(args=args, prog_name="codex-sandbox", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if interrupted and code == 130:  # typer turned our KeyboardInterrupt into a silent Exit(130)
+            _fail("interrupted", 130, as_json)
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
@@ -75,9 +79,35 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _fail("interrupted", 130, as_json)
         code = 130
+    finally:
+        restore()
     if argv is None:
         sys.exit(code)
     return code
+
+
+def _catch_interrupts(seen: list[int]):
+    """SIGINT and SIGTERM raise KeyboardInterrupt, noted in `seen`; returns what restores the old handlers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def _interrupt(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # `nohup`, background jobs: stay ignored
+            previous[sig] = signal.signal(sig, _interrupt)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def _fail(message: str, code: int, as_json: bool) -> None:
