@@ -54,13 +54,16 @@ class StoreCollector:
         yield tokens
 
         violations = CounterMetricFamily(
-            "policy_violations", "Blocking gate findings over all builds.", labels=["decision"]
+            "policy_violations", "Blocking gate findings over all builds, merges and deploys.", labels=["decision"]
         )
         blocked = warned = 0
-        for event in self.store.audit_events(event="build.gates"):
+        events = [e for name in ("build.gates", "build.merge_gated", "deploy.gated")
+                  for e in self.store.audit_events(event=name)]  # fmt: skip
+        for event in events:
             details = event.details or {}
             if details.get("decision") == "block":
-                blocked += int(details.get("blocking") or 1)
+                count = details.get("blocking")  # a number (build), a list of findings (deploy), or absent
+                blocked += (len(count) if isinstance(count, list) else int(count or 0)) or 1
             elif details.get("decision") == "warn":
                 warned += 1
         violations.add_metric(["block"], float(blocked))

@@ -166,10 +166,12 @@ class TaskBuilder:
             reasons = "; ".join(f"{f.gate}/{f.rule} {f.file}{':' + str(f.line) if f.line else ''}" for f in blocking[:5])
             rec.fail("blocked", f"blocked by the policy gates: {reasons}", 3, status="blocked")
             return
-        self._commit_and_merge(task, run, rec, changes, target, extra.get("final_message"))
-        rec.outcome, rec.status = "ok", "succeeded"
+        if self._commit_and_merge(task, run, rec, changes, target, extra.get("final_message")):
+            rec.outcome, rec.status = "ok", "succeeded"
 
-    def _commit_and_merge(self, task, run, rec: RunRecord, changes, target: str, final_message: str | None) -> None:
+    def _commit_and_merge(self, task, run, rec: RunRecord, changes, target: str, final_message: str | None) -> bool:
+        """Commit on the task branch, then merge (gated again when the merge mixes in others' changes)."""
+        from runner.merge_gate import MergeBlocked, gate_merge
         from sandbox.gitops import commit_changeset, merge_branch
 
         branch = f"codex/{task.id}"
@@ -181,14 +183,31 @@ class TaskBuilder:
                                    trailers={"Task-Id": task.id, "Run-Id": run.id})
         rec.git["commit"] = sha
         self.store.audit("build.committed", task_id=task.id, run_id=run.id, details={"commit": sha, "branch": branch})
-        with rec.timed("merge_s"):
-            merged = merge_branch(self.env.root, branch, target, message=f"Merge {branch}: {task.title}")
+        def gate(old: str, new: str) -> None:
+            report = gate_merge(self.env.root, self.cfg, changes.base_commit, old, new,
+                                target_files=list(task.target_files) or None)
+            if report is not None:
+                self.store.audit("build.merge_gated", task_id=task.id, run_id=run.id,
+                                 details={"into": target, "base": old, "decision": report.decision})
+
+        try:
+            with rec.timed("merge_s"):
+                merged = merge_branch(self.env.root, branch, target, message=f"Merge {branch}: {task.title}",
+                                      before_update=gate)
+        except MergeBlocked as exc:
+            rec.artifact("merge-gates.json", exc.report.model_dump_json(indent=2) + "\n")
+            self.store.audit("build.merge_gated", task_id=task.id, run_id=run.id,
+                             details={"into": target, "base": exc.old, "decision": "block",
+                                      "blocking": len(exc.report.blocking)})
+            rec.fail("blocked", f"{exc}; {target} was not changed", 3, status="blocked")
+            return False
         rec.git["merge_commit"] = merged.commit
         rec.git["fast_forward"] = merged.fast_forward
         self.store.audit("build.merged", task_id=task.id, run_id=run.id,
                          details={"into": target, "commit": merged.commit, "fast_forward": merged.fast_forward})
         self.env.progress(f"committed {sha[:12]} on {branch}; merged into {target}"
                           f" ({'fast-forward' if merged.fast_forward else 'merge commit ' + merged.commit[:12]})")
+        return True
 
     def _related(self, task) -> list[str]:
         """One line per completed dependency: what was done and where it landed."""

@@ -8,6 +8,7 @@ config applies (identity, signing), but hooks are off.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -93,11 +94,14 @@ def commit_changeset(repo: Path, cs: ChangeSet, *, branch: str, message: str, tr
     return commit
 
 
-def merge_branch(repo: Path, source: str, target: str, *, message: str) -> MergeResult:
+def merge_branch(repo: Path, source: str, target: str, *, message: str,
+                 before_update: Callable[[str, str], None] | None = None) -> MergeResult:
     """Merge `source` into branch `target`: fast-forward if possible, else a merge commit.
 
     On conflict raises MergeConflict and changes nothing. If `target` is checked out in one of the
     repository's worktrees, its index and files follow (refused if it is dirty where the merge writes).
+    `before_update(old_tip, new_tip)` runs last before the target moves (the runner's merge gate):
+    whatever it raises propagates with nothing changed.
     """
     ref = _branch_ref(repo, target)
     src = rev_parse(repo, f"{source}^{{commit}}")
@@ -110,6 +114,8 @@ def merge_branch(repo: Path, source: str, target: str, *, message: str) -> Merge
         new, ff = src, True
     else:
         new, ff = _merge_commit(repo, src, old, source, target, message), False
+    if before_update is not None:
+        before_update(old, new)
     _move_branch(repo, ref, old, new, target)
     return MergeResult(commit=new, fast_forward=ff)
 

@@ -35,6 +35,15 @@ def _add_secret(repo) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+def _violations(store) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from runner.metrics import render
+
+    return next(s.value for f in text_string_to_metric_families(render(store)) for s in f.samples
+                if s.name == "policy_violations_total" and s.labels == {"decision": "block"})  # fmt: skip
+
+
 def _project_objects(name: str) -> list:
     from runner.deploy.base import PROJECT_LABEL
     from sandbox.docker_client import get_client
@@ -110,6 +119,7 @@ def test_the_gate_checks_only_what_no_earlier_deploy_gate_saw(repo):
             deployer.check("staging", second)
         assert blocked.value.exit_code == 3 and blocked.value.base == first
         assert [f.file for f in blocked.value.report.findings] == ["settings.py"]  # only the new change
+        assert _violations(store) == 1  # the block counts in policy_violations_total
         # a blocked commit never becomes a base; a model can never override
         assert deployer.plan("staging", second)["policy_gate"] == f"{first[:12]}..{second[:12]}"
         with pytest.raises(Exception, match="never override"):
