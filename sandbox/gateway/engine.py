@@ -10,6 +10,7 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from sandbox import labels as lbl
+from sandbox.errors import GatewayError
 
 GatewayPlacement = Literal["auto", "socket", "sidecar"]
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", ""})
@@ -55,10 +56,17 @@ def ensure_internal_network(client, repo: Path) -> str:
     name = network_name(repo)
     for _ in range(3):
         try:
-            client.networks.get(name)
-            return name
+            net = client.networks.get(name)
         except NotFound:
-            pass
+            net = None
+        if net is not None:
+            attrs = net.attrs or {}
+            if not attrs.get("Internal") or (attrs.get("Labels") or {}).get(lbl.MANAGED) != "true":
+                # a look-alike with a route out would hand the sandbox the network
+                raise GatewayError(
+                    f"Docker network {name} exists but is not our --internal network; remove it"
+                )
+            return name
         labels = {
             lbl.MANAGED: "true",
             lbl.REPO: str(Path(repo).resolve()),

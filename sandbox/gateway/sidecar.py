@@ -109,7 +109,7 @@ class SidecarGateway:
             self.network = ensure_internal_network(client, self.repo)
             self._volume = client.volumes.create(name=f"{self.name}-data", labels=labels)
             upstream, extra_hosts = sidecar_upstream(self.config.upstream_base_url, remote=self.remote)
-            self._container = client.containers.create(**self._kwargs(labels, extra_hosts))
+            self._container = self._create(client, labels, extra_hosts)
             self._seed_volume()
             client.networks.get(self.upstream_network).connect(self._container)
             sock = self._container.attach_socket(params={"stdin": 1, "stream": 1})
@@ -123,6 +123,18 @@ class SidecarGateway:
             raise GatewayError(f"cannot start the gateway sidecar: {exc.explanation or exc}") from None
         self._wait_ready()
         self.sidecar_url = f"http://{self.name}:{SIDECAR_PORT}/v1"
+
+    def _create(self, client, labels: dict[str, str], extra_hosts: dict[str, str]):
+        """Create the container; once more if `gc` removed the (then unused) network in between."""
+        from docker.errors import NotFound
+
+        from sandbox.gateway.engine import ensure_internal_network
+
+        try:
+            return client.containers.create(**self._kwargs(labels, extra_hosts))
+        except NotFound:
+            self.network = ensure_internal_network(client, self.repo)
+            return client.containers.create(**self._kwargs(labels, extra_hosts))
 
     def _kwargs(self, labels: dict[str, str], extra_hosts: dict[str, str]) -> dict:
         from docker.types import Mount

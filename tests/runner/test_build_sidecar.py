@@ -85,3 +85,56 @@ def test_build_next_through_the_sidecar_gateway_lands_a_commit(repo, monkeypatch
 
     report = reap(repo)
     assert report.networks == [f"codex-sandbox-gw-{labels.repo_id(repo)}"]
+
+    # replay through the sidecar (recordings copied in), no upstream at all: the identical diff
+    first = (rd / "diff.patch").read_text()
+    git(repo, "reset", "-q", "--hard", base)
+    git(repo, "branch", "-q", "-D", f"codex/{task_id}")
+    from runner.store import Store
+
+    with Store.open(repo) as store:
+        store.update_task(task_id, event="test.reset", status="pending", commit=None)
+    configure(repo, "http://127.0.0.1:9/v1", llm={"gateway": "sidecar", "mode": "replay"})
+    code, out, err = cli(capsys, "--json", "build", "next")
+    assert code == 0, err
+    assert (run_dir(repo, task_id) / "diff.patch").read_text() == first
+    assert git(repo, "show", "main:hello.txt") == "hi"
+    reap(repo)
+
+
+@pytest.mark.timeout(240)
+def test_token_budget_through_the_sidecar_stops_the_run_with_exit_4(repo, monkeypatch, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sandbox"))
+    from sidecar_support import service_image
+
+    from sandbox.gc import reap
+
+    codex_image()
+    service_image()
+    monkeypatch.chdir(repo)
+    base = git(repo, "rev-parse", "main")
+    script = {
+        "responses": [
+            {"exec": "echo one > one.txt"},  # 120 tokens
+            {"exec": "echo two > two.txt"},  # 240: over the budget of 150
+            {"message": "done"},  # refused by the gateway
+        ]
+    }
+    with ScriptedModelServer(script, host="0.0.0.0") as model:
+        configure(
+            repo, f"http://127.0.0.1:{model.port}/v1", llm={"gateway": "sidecar", "run_token_budget": 150}
+        )
+        task_id = add_task(capsys, "Write files")
+        code, out, err = cli(capsys, "--json", "build", "next")
+    assert code == 4, err
+    result = json.loads(out)
+    assert result["outcome"] == "budget_exceeded" and "budget" in result["error"]
+    assert len(model.requests) == 2
+    assert git(repo, "rev-parse", "main") == base
+    assert db_rows(repo, "SELECT count(*) FROM audit_log WHERE event = 'gateway.budget_exceeded'") == [(1,)]
+    assert db_rows(repo, "SELECT status FROM tasks WHERE id = ?", task_id) == [("failed",)]
+    assert leftover_containers(repo) == []
+    reap(repo)

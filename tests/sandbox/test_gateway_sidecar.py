@@ -93,6 +93,20 @@ def test_internal_network_is_idempotent_labelled_and_reaped(tmp_path):
 
 
 @pytest.mark.docker
+def test_a_look_alike_network_with_a_route_out_is_refused(tmp_path):
+    from sandbox.docker_client import get_client
+    from sandbox.errors import GatewayError
+
+    client = get_client()
+    net = client.networks.create(network_name(tmp_path), driver="bridge")  # not --internal, not ours
+    try:
+        with pytest.raises(GatewayError, match="not our --internal network"):
+            ensure_internal_network(client, tmp_path)
+    finally:
+        net.remove()
+
+
+@pytest.mark.docker
 def test_missing_service_image_is_one_clear_error(tmp_path):
     from sandbox.errors import ImageError
     from sandbox.gateway import GatewayConfig
