@@ -22,6 +22,15 @@ from sandbox.scripted_model.server import ScriptedModelServer
 pytestmark = pytest.mark.docker
 
 
+@pytest.fixture(autouse=True)
+def _reaped(repo):
+    """The repo's internal network and any leftover is reaped even when a test fails."""
+    yield
+    from sandbox.gc import reap
+
+    reap(repo, include_live=True)
+
+
 @pytest.mark.timeout(240)
 def test_build_next_through_the_sidecar_gateway_lands_a_commit(repo, monkeypatch, capsys):
     import sys

@@ -136,6 +136,15 @@ print("PROBES " + json.dumps(results))
 
 
 @pytest.fixture
+def repo_network_reaped(tmp_path):
+    """Whatever the test does, the per-repo network of tmp_path is gone afterwards."""
+    yield
+    from sandbox.docker_client import get_client
+
+    reap_networks(get_client(), tmp_path)
+
+
+@pytest.fixture
 def canary_container():
     """A listener in another container on the default bridge: an 'other host' the sandbox must not reach."""
     from sandbox import labels
@@ -161,7 +170,7 @@ def canary_container():
 @pytest.mark.docker
 @pytest.mark.timeout(180)
 def test_the_codex_container_reaches_the_sidecar_and_not_the_internet_or_other_hosts(
-    tmp_path, canary_container
+    tmp_path, canary_container, repo_network_reaped
 ):
     """Measured caveat (README): the host's own listeners on the internal bridge's gateway IP stay reachable."""
     from sandbox.container import RunSpec, run_container
