@@ -61,6 +61,7 @@ def test_secret_blocks_the_deploy_and_an_override_passes_it(repo, monkeypatch, c
     _planned(repo)
     (repo / ".codex" / "config.yaml").write_text(
         f"deploy:\n  project: {name}\n  environments:\n    staging: {{health_timeout_s: 20}}\n"
+        "    prod: {health_timeout_s: 20}\n"
     )
     monkeypatch.chdir(repo)
     try:
@@ -95,6 +96,16 @@ def test_secret_blocks_the_deploy_and_an_override_passes_it(repo, monkeypatch, c
             (override,) = store.audit_events(event="policy.override")
             assert override.details["rule"] == "secret.github-token:settings.py"
             assert override.details["by"] == who_overrides(repo)  # the human, as `policy check` names them
+
+        # prod, approved: its gate diffs against what staging's gate saw (nothing new: no override needed)
+        assert main(["--json", "deploy", "prod", "--commit", "HEAD", "--approve"]) == 0, capsys.readouterr()
+        assert json.loads(capsys.readouterr().out)["status"] == "deployed"
+        with Store.open(repo) as store:
+            run = store.list_runs(kind="deploy")[-1]
+            assert run.details["gate"]["base"] == sha and run.details["gate"]["decision"] == "pass"
+            (approved,) = store.audit_events(event="deploy.approved")
+            assert approved.details["env"] == "prod" and approved.details["via"] == "flag"
+            assert store.lifecycle_state() == "OBSERVING"  # the last environment is live: observe it
     finally:
         remove_project(name)
 
