@@ -205,6 +205,7 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
     except InvalidInput as exc:
         plan["api_key"] = f"MISSING — {exc}"
     plan["budgets"] = f"run {cfg.llm.run_token_budget} tokens, task {cfg.llm.task_token_budget} tokens"
+    plan["gateway"] = _gateway_line(cfg.llm, env.root)
     lim = cfg.sandbox.limits
     plan["steps"] = [
         "take the repo lock, recover leftovers of crashed runs",
@@ -218,3 +219,15 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
     ]
     plan["max_attempts"] = cfg.build.max_attempts
     return plan
+
+
+
+def _gateway_line(llm, root) -> str:
+    """Where the gateway would run (llm.gateway, DOCKER_HOST) and how the Codex container reaches it."""
+    import os
+
+    from sandbox.gateway.engine import network_name, resolve_placement
+
+    if resolve_placement(llm.gateway, os.environ.get("DOCKER_HOST")) == "socket":
+        return "host process; its Unix socket is mounted into the container (network none)"
+    return f"sidecar container; the Codex container is on the internal network {network_name(root)} only"
