@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Self
 
-from sandbox.errors import BudgetExceeded, GatewayError
-from sandbox.gateway.config import GatewayConfig, GatewayStatus, TokenUsage
+from sandbox.errors import GatewayError
+from sandbox.gateway.config import GatewayConfig, GatewayStatus
+from sandbox.gateway.status_views import StatusViews
 
 STATUS_FILE = "gateway-status.json"
 LOG_FILE = "gateway.log"
@@ -24,7 +25,7 @@ START_TIMEOUT_S = 20.0
 STATUS_TIMEOUT_S = 5.0
 
 
-class Gateway:
+class Gateway(StatusViews):
     """Context manager running `python -m sandbox.gateway` for one run; the key goes over a pipe, never env."""
 
     def __init__(self, config: GatewayConfig):
@@ -164,30 +165,3 @@ class Gateway:
                 pass
         return self._read_status()  # the process died: its last written status
 
-    def usage(self) -> TokenUsage:
-        """Tokens and responses counted so far."""
-        st = self.status()
-        return st.usage if st else TokenUsage()
-
-    def events(self) -> list[dict]:
-        """Audit events: retries, refusals, upstream failures, budget exhaustion."""
-        st = self.status()
-        return list(st.events) if st else []
-
-    def last_error(self) -> str | None:
-        """Why the latest model request failed (cleared by a later success), or None."""
-        st = self.status()
-        return st.last_error if st else None
-
-    def check(self) -> None:
-        """Raise BudgetExceeded when a budget ran out, GatewayError when the last model request failed."""
-        st = self.status()
-        if st is None:
-            return
-        if st.usage.budget_exceeded:
-            reason = next(
-                (e["reason"] for e in reversed(st.events) if e.get("type") == "budget_exceeded"), ""
-            )
-            raise BudgetExceeded(f"token budget exceeded: {reason}")
-        if st.last_error:
-            raise GatewayError(st.last_error)

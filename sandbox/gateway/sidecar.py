@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Self
 
 from sandbox import labels as lbl
-from sandbox.errors import BudgetExceeded, GatewayError, ImageError
-from sandbox.gateway.config import GatewayConfig, GatewayStatus, TokenUsage
+from sandbox.errors import GatewayError, ImageError
+from sandbox.gateway.config import GatewayConfig, GatewayStatus
+from sandbox.gateway.status_views import StatusViews
 
 SERVICE_IMAGE = "codex-sandbox/service:latest"
 SIDECAR_PORT = 8080
@@ -44,7 +45,7 @@ def require_service_image(client, image: str = SERVICE_IMAGE) -> str:
     return image
 
 
-class SidecarGateway:
+class SidecarGateway(StatusViews):
     """Context manager: one gateway container for one run; `.sidecar_url` is what Codex calls."""
 
     def __init__(
@@ -237,34 +238,6 @@ class SidecarGateway:
             st = None
         self._live = (time.monotonic(), st)
         return st
-
-    def usage(self) -> TokenUsage:
-        """Tokens and responses counted so far."""
-        st = self.status()
-        return st.usage if st else TokenUsage()
-
-    def events(self) -> list[dict]:
-        """Audit events: retries, refusals, upstream failures, budget exhaustion."""
-        st = self.status()
-        return list(st.events) if st else []
-
-    def last_error(self) -> str | None:
-        """Why the latest model request failed, or None."""
-        st = self.status()
-        return st.last_error if st else None
-
-    def check(self) -> None:
-        """Raise BudgetExceeded when a budget ran out, GatewayError when the last model request failed."""
-        st = self.status()
-        if st is None:
-            return
-        if st.usage.budget_exceeded:
-            reason = next(
-                (e["reason"] for e in reversed(st.events) if e.get("type") == "budget_exceeded"), ""
-            )
-            raise BudgetExceeded(f"token budget exceeded: {reason}")
-        if st.last_error:
-            raise GatewayError(st.last_error)
 
     # ------------------------------------------------------------------ stop
 
