@@ -18,8 +18,9 @@ def status(
     env: Optional[str] = typer.Argument(None, help="One environment (default: all configured)."),
 ) -> None:
     """Health, uptime, restarts and deployed commit per environment; a failing one proposes a patch task."""
-    from runner.observe import environment_statuses, react, render_status, repo_provider
-    from runner.store import Store
+    from runner.errors import StateError
+    from runner.observe import environment_statuses, issue_of, react, render_status, repo_provider
+    from runner.session import command_session
 
     a = get_app(ctx)
     root = a.repo_root()
@@ -30,9 +31,16 @@ def status(
         provider.env_config(name)
     statuses = environment_statuses(provider, envs)
     issues: list[dict] = []
-    if not a.dry_run:
-        with Store.open(root) as store:
-            issues = react(store, statuses)
+    if not a.dry_run and any(issue_of(s) for s in statuses):
+        # Reacting adds a task and moves the lifecycle: under the repo lock, like every mutating command.
+        # A busy repo does not hang a status command: the issue is shown, and recorded on the next run.
+        try:
+            with command_session(root, "observe.status", command="observe status", info=a.info) as session:
+                issues = react(session.store, statuses)
+        except StateError as exc:
+            a.info(f"issue not recorded: {exc}")
+            issues = [{"env": s.env, "issue": why, "commit": s.commit, "task": None}
+                      for s in statuses if (why := issue_of(s))]  # fmt: skip
     data = {"environments": [s.model_dump(mode="json") for s in statuses], "issues": issues}
 
     def human() -> None:

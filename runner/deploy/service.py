@@ -34,6 +34,10 @@ def rev_parse(repo: Path, rev: str) -> str:
     return proc.stdout.strip()
 
 
+def _verified(store, sha: str) -> bool:
+    return any(r.commit == sha and r.status == "succeeded" for r in store.list_runs(kind="verify"))
+
+
 def last_verified_commit(store) -> str | None:
     """The commit of the newest passing verify run."""
     if store is None:
@@ -136,7 +140,11 @@ class Deployer:
         if self.store is not None:
             from runner import lifecycle
 
-            lifecycle.require(self.store, "deploy")  # a deploy the lifecycle refuses is not even gated
+            # a deploy the lifecycle refuses is not even gated; with a plan, only a verified commit ships
+            if lifecycle.require(self.store, "deploy") == "lifecycle" and not _verified(self.store, sha):
+                raise StateError(
+                    f"{sha[:12]} has no passing verify run: `codex-sandbox verify run --commit {sha[:12]}` first"
+                )
         gate = self.check(env, sha, overrides=overrides, actor=actor)
         mode = self._enter_deploying(sha)
         run = self._start_run(env, sha, approved_by, gate=gate)

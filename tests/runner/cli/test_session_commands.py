@@ -12,6 +12,8 @@ from runner.cli.main import main
 from runner.lock import read_holder
 from runner.models import PlanVersion, Run
 from runner.store import Store
+from tests.conftest import git
+from tests.runner.deploy.app_fixture import mark_verified
 
 
 def _dead_pid() -> int:
@@ -62,6 +64,7 @@ def test_deploy_holds_the_repo_lock(repo, monkeypatch, capsys):
     with Store.open(repo) as store:
         store.insert_plan(PlanVersion(version=1, status="approved"))
         store.set_lifecycle_state("DEPLOYING", "test")
+        mark_verified(store, git(repo, "rev-parse", "HEAD"))
     (repo / ".codex" / "config.yaml").write_text(
         "deploy:\n  project: cxs-lock\n  environments:\n    staging:\n      steps:\n"
         "        - {name: slow, phase: pre, command: 'sleep 8; exit 1'}\n"

@@ -63,3 +63,12 @@ def remove_project(name: str, compose_project_prefix: str | None = None) -> None
                 pass
     for img in client.images.list(filters={"label": f"{PROJECT_LABEL}={name}"}):
         client.images.remove(img.id, force=True)
+
+
+def mark_verified(store, sha: str) -> None:
+    """Record a passing verify run of `sha` (with a plan, only a verified commit may be deployed)."""
+    from runner.models import Run
+
+    run = Run(kind="verify", commit=sha, pid=0)
+    store.start_run(run)
+    store.finish_run(run.id, event="verify.passed", status="succeeded")

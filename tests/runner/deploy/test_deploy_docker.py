@@ -16,7 +16,7 @@ from runner.errors import PolicyViolation
 from runner.models import PlanVersion
 from runner.secrets import open_store
 from runner.store import Store
-from tests.runner.deploy.app_fixture import commit_version, get, remove_project
+from tests.runner.deploy.app_fixture import commit_version, get, mark_verified, remove_project
 
 pytestmark = pytest.mark.docker
 
@@ -63,6 +63,7 @@ def test_deploy_staging_rollback_and_prod_approval(repo, project, monkeypatch, c
     with Store.open(repo) as store:
         store.insert_plan(PlanVersion(version=1, status="approved"))
         store.set_lifecycle_state("DEPLOYING", "test")
+        mark_verified(store, good)
         deployer = Deployer(repo, cfg, store=store, secrets=open_store(repo).subset)
 
         first = deployer.deploy("staging", commit=good)
@@ -80,6 +81,7 @@ def test_deploy_staging_rollback_and_prod_approval(repo, project, monkeypatch, c
         assert not any(FAKE_TOKEN in e for e in app.attrs["Config"]["Env"])
 
         broken = commit_version(repo, "broken")
+        mark_verified(store, broken)  # its tests pass; its app does not start
         second = deployer.deploy("staging", commit=broken)
         assert second.status == "rolled_back", second.message
         assert second.commit == good and second.previous_commit == broken

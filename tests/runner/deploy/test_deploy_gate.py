@@ -13,11 +13,12 @@ from runner.cli.policy import who_overrides
 from runner.deploy.config import DeployConfig
 from runner.deploy.gate import DeployBlocked
 from runner.deploy.service import Deployer
+from runner.errors import StateError
 from runner.models import PlanVersion
 from runner.policy.gitchanges import EMPTY_TREE
 from runner.store import Store
 from tests.conftest import git
-from tests.runner.deploy.app_fixture import commit_version, get, remove_project
+from tests.runner.deploy.app_fixture import commit_version, get, mark_verified, remove_project
 
 FAKE_TOKEN = "ghp_" + "R2d2C3poBb8Xx7Yy6Zz5Ww4Vv3Uu2Tt1Ss0Q"  # fake, realistic shape
 
@@ -59,6 +60,8 @@ def test_secret_blocks_the_deploy_and_an_override_passes_it(repo, monkeypatch, c
     commit_version(repo, "v1")
     sha = _add_secret(repo)
     _planned(repo)
+    with Store.open(repo) as store:
+        mark_verified(store, sha)
     (repo / ".codex" / "config.yaml").write_text(
         f"deploy:\n  project: {name}\n  environments:\n    staging: {{health_timeout_s: 20}}\n"
         "    prod: {health_timeout_s: 20}\n"
@@ -121,6 +124,9 @@ def test_the_gate_checks_only_what_no_earlier_deploy_gate_saw(repo):
     _planned(repo)
     with Store.open(repo) as store:
         deployer = Deployer(repo, DeployConfig(), store=store)
+        with pytest.raises(StateError, match="no passing verify run"):  # with a plan: verified commits only
+            deployer.deploy("staging", commit=first)
+        assert store.list_runs(kind="deploy") == [] and store.audit_events(event="deploy.gated") == []
         record = deployer.check("staging", first)
         assert record["decision"] == "pass" and record["base"] is None, record
         # prod after staging of the same commit: an empty diff against what staging's gate saw
