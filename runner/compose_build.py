@@ -12,8 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import ExternalServiceError, RunnerError
@@ -43,18 +42,11 @@ def compose_command() -> list[str]:
     raise ExternalServiceError("neither `docker compose` nor `docker-compose` is installed")
 
 
-@contextmanager
-def build_lock() -> Iterator[None]:
+def build_lock():
     """One prepare-and-build of the service image at a time on this machine (parallel test runs share it)."""
-    import fcntl
+    from filelock import FileLock  # lazy: only builds need it
 
-    path = Path(tempfile.gettempdir()) / f"codex-sandbox-service-build-{os.getuid()}.lock"
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return FileLock(str(Path(tempfile.gettempdir()) / f"codex-sandbox-service-build-{os.getuid()}.lock"))
 
 
 def _project_source(out: Path) -> None:

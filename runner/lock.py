@@ -108,7 +108,7 @@ class RepoLock:
         return self
 
     def _try_acquire(self) -> int | None:
-        from runner.procutil import pid_alive
+        from sandbox.procutil import pid_alive
 
         for _ in range(2):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 def dead_runs(store: Store) -> list:
     """Runs marked running whose owner process is gone (or whose pid now belongs to someone else)."""
     from runner.lock import holder_if_locked
-    from runner.procutil import pid_alive
+    from sandbox.procutil import pid_alive
 
     holder = holder_if_locked(store.root) or {}
     dead = []

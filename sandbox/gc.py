@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from sandbox import labels as lbl
+from sandbox.procutil import pid_alive
 
 
 class GcReport(BaseModel):
@@ -18,23 +19,6 @@ class GcReport(BaseModel):
     worktrees: list[str] = Field(default_factory=list, description="Paths of removed worktrees.")
     networks: list[str] = Field(default_factory=list, description="Removed unused internal gateway networks.")
     volumes: list[str] = Field(default_factory=list, description="Removed volumes of dead sidecar gateways.")
-
-
-def pid_alive(pid: int) -> bool:
-    """True if a process with this pid exists on this host (zombies count as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _owner_alive(labels: dict[str, str]) -> bool:

@@ -8,8 +8,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,18 +140,11 @@ def list_images(*, base_image: str = DEFAULT_BASE) -> list[ImageInfo]:
     return out
 
 
-@contextmanager
-def _build_lock() -> Iterator[None]:
+def _build_lock():
     """One image build at a time per machine (parallel test runs and CLIs share the engine)."""
-    import fcntl
+    from filelock import FileLock  # lazy: only builds need it
 
-    path = Path(tempfile.gettempdir()) / f"codex-sandbox-images-{os.getuid()}.lock"
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return FileLock(str(Path(tempfile.gettempdir()) / f"codex-sandbox-images-{os.getuid()}.lock"))
 
 
 def _order(kinds: list[str] | None) -> list[str]:

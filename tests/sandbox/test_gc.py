@@ -11,7 +11,8 @@ from docker.errors import NotFound
 from sandbox_images import probe_image
 
 from sandbox import labels as lbl
-from sandbox.gc import list_sandboxes, pid_alive, reap
+from sandbox.gc import list_sandboxes, reap
+from sandbox.procutil import pid_alive
 
 pytestmark = pytest.mark.docker
 
