@@ -56,7 +56,7 @@ GATEWAY_TOKEN_FILE := .codex/gateway.token
 
 services: images
 	$(BIN)/python -m runner.compose_build
-	$(COMPOSE) build
+	CODEX_SOURCE_DIGEST="$$($(BIN)/python -m runner.compose_build --digest)" $(COMPOSE) build
 
 up: services
 	@mkdir -p .codex

@@ -16,12 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import ExternalServiceError, RunnerError
+from sandbox.service_image import PROJECT_DIRS, PROJECT_FILES, ROOT, source_digest
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVICE_DIR = ROOT / "images" / "service"
 CONTEXT = SERVICE_DIR / ".context"
-PROJECT_FILES = ("pyproject.toml", "README.md")
-PROJECT_DIRS = ("runner", "sandbox")
 
 
 def compose_command() -> list[str]:
@@ -96,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         if args == ["--print-compose"]:
             print(" ".join(compose_command()))
             return 0
+        if args == ["--digest"]:
+            print(source_digest())
+            return 0
         if args:
-            print("usage: python -m runner.compose_build [--print-compose]", file=sys.stderr)
+            print("usage: python -m runner.compose_build [--print-compose | --digest]", file=sys.stderr)
             return 2
         ctx = prepare_context(lambda m: print(m, file=sys.stderr))
     except (RunnerError, SandboxError, OSError) as exc:  # one line, no traceback

@@ -116,6 +116,7 @@ def test_services_answer_through_loopback_ports(tmp_path, monkeypatch, repo):
     from runner.compose_build import build_lock, prepare_context
     from sandbox.docker_client import get_client
     from sandbox.images import ensure_images, latest_tag
+    from sandbox.service_image import SERVICE_IMAGE, SOURCE_LABEL, source_digest
 
     monkeypatch.setenv("XDG_CACHE_HOME", REAL_CACHE_HOME)
     from docker.errors import ImageNotFound
@@ -137,11 +138,13 @@ def test_services_answer_through_loopback_ports(tmp_path, monkeypatch, repo):
         "CODEX_STATE_DIR": str(repo / ".codex"),
         "CODEX_UID": str(os.getuid()),
         "CODEX_GID": str(os.getgid()),
+        "CODEX_SOURCE_DIGEST": source_digest(),
     }
     with build_lock():  # a parallel run must not swap the context while this build reads it
         prepare_context()
         build = _compose("build", env=env, timeout=240)
     assert build.returncode == 0, build.stderr[-2000:]
+    assert get_client().images.get(SERVICE_IMAGE).labels[SOURCE_LABEL] == source_digest()
     try:
         t0 = time.monotonic()
         up = _compose("up", "-d", env=env, timeout=90)

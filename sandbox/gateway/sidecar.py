@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Self
 
 from sandbox import labels as lbl
-from sandbox.errors import GatewayError, ImageError
+from sandbox.errors import GatewayError
 from sandbox.gateway.config import GatewayConfig, GatewayStatus
 from sandbox.gateway.status_views import StatusViews
+from sandbox.service_image import SERVICE_IMAGE, require_service_image
 
-SERVICE_IMAGE = "codex-sandbox/service:latest"
 SIDECAR_PORT = 8080
 DATA_DIR = "/home/sandbox/gw"  # the per-run volume: run/ (status) and cache/
 STATUS_FILE = "gateway-status.json"
@@ -32,17 +32,6 @@ START_TIMEOUT_S = 30.0
 SIDECAR_USER = "1000:1000"
 SETTLE_S = 0.3  # > the gateway's status write interval (accounting.WRITE_INTERVAL_S)
 SNAPSHOT_TTL_S = 1.0  # the reads right after a Codex run (usage, events, last error) share one snapshot
-
-
-def require_service_image(client, image: str = SERVICE_IMAGE) -> str:
-    """The service image's tag, or ImageError naming the command that builds it."""
-    from docker.errors import ImageNotFound
-
-    try:
-        client.images.get(image)
-    except ImageNotFound:
-        raise ImageError(f"the gateway sidecar needs the image {image}: run `make services`") from None
-    return image
 
 
 class SidecarGateway(StatusViews):

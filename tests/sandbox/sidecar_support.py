@@ -1,4 +1,4 @@
-"""The service image the sidecar gateway runs from: built once here when missing (as `make services` does)."""
+"""The service image the sidecar gateway runs from: (re)built here when missing or stale, as `make services` does."""
 
 from __future__ import annotations
 
@@ -8,19 +8,16 @@ import pytest
 
 
 def service_image() -> str:
-    """codex-sandbox/service:latest, building it (context + `docker build`) when it is not there yet."""
+    """codex-sandbox/service:latest built from this checkout (context + `docker build` with its source label)."""
     from docker.errors import ImageNotFound
 
     from runner.compose_build import SERVICE_DIR, build_lock, prepare_context
     from sandbox.docker_client import get_client
-    from sandbox.gateway.sidecar import SERVICE_IMAGE
+    from sandbox.service_image import SERVICE_IMAGE, service_image_problem, source_digest
 
     client = get_client()
-    try:
-        client.images.get(SERVICE_IMAGE)
+    if service_image_problem(client) is None:
         return SERVICE_IMAGE
-    except ImageNotFound:
-        pass
     try:
         client.images.get("codex-sandbox/python:latest")
     except ImageNotFound:
@@ -30,7 +27,8 @@ def service_image() -> str:
     with build_lock():
         prepare_context()
         proc = subprocess.run(
-            ["docker", "build", "-q", "-t", SERVICE_IMAGE, str(SERVICE_DIR)],
+            ["docker", "build", "-q", "-t", SERVICE_IMAGE, "--build-arg", f"SOURCE_DIGEST={source_digest()}",
+             str(SERVICE_DIR)],
             capture_output=True,
             text=True,
             timeout=600,
@@ -38,4 +36,5 @@ def service_image() -> str:
         )
     if proc.returncode != 0:
         pytest.fail(f"building {SERVICE_IMAGE} failed: {proc.stderr[-1000:]}")
+    assert service_image_problem(client) is None
     return SERVICE_IMAGE

@@ -118,6 +118,22 @@ def test_missing_service_image_is_one_clear_error(tmp_path):
         gw.start()
 
 
+@pytest.mark.docker
+def test_a_service_image_built_from_other_source_is_refused_as_stale(tmp_path):
+    from sandbox.docker_client import get_client
+    from sandbox.errors import ImageError
+    from sandbox.service_image import require_service_image
+
+    client = get_client()
+    image = client.images.get("codex-sandbox/base:latest")  # carries no source label
+    image.tag("codex-sandbox/service", "stale-test")
+    try:
+        with pytest.raises(ImageError, match=r"stale .*run `make services`"):
+            require_service_image(client, "codex-sandbox/service:stale-test")
+    finally:
+        client.images.remove("codex-sandbox/service:stale-test")
+
+
 PROBE = """
 import json, socket, sys, threading
 results = {}
@@ -255,3 +271,21 @@ def _q(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+def test_source_digest_follows_the_service_image_inputs(tmp_path, monkeypatch):
+    """The label an up-to-date service image carries changes with any source file it is built from."""
+    import sandbox.service_image as si
+
+    root = tmp_path / "checkout"
+    for rel in ("runner/a.py", "sandbox/b.py", "pyproject.toml", "images/service/Dockerfile"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    monkeypatch.setattr(si, "ROOT", root)
+    first = si.source_digest()
+    assert si.source_digest() == first
+    (root / "sandbox" / "__pycache__").mkdir()
+    (root / "sandbox" / "__pycache__" / "b.cpython-311.pyc").write_bytes(b"\0")
+    assert si.source_digest() == first  # bytecode is not source
+    (root / "sandbox" / "b.py").write_text("changed")
+    assert si.source_digest() != first
