@@ -15,24 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def make_repo(path: Path, files: int) -> Path:
-    path.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
-    for i in range(files):
-        d = path / f"pkg{i // 500:03d}"
-        d.mkdir(exist_ok=True)
-        (d / f"mod{i:05d}.py").write_text(f"VALUE = {i}\n")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    }
-    subprocess.run(["git", "-C", str(path), "add", "-A"], check=True, env=env)
-    subprocess.run(["git", "-C", str(path), "commit", "-q", "-m", "bench"], check=True, env=env)
-    return path
+from _common import make_repo
 
 
 def timed(cmd: list[str], cwd: Path | None = None) -> float:
