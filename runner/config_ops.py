@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from runner.dictutil import deep_merge
 from runner.errors import InvalidInput
 from runner.views import ConfigSet, ConfigShow, ConfigValidation, ConfigValue
 
@@ -88,22 +88,12 @@ def _set(tree: dict[str, Any], key: str, value: Any) -> None:
     tree[parts[-1]] = value
 
 
-def _deep_merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in layer.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def validate_layer(data: dict[str, Any], label: str) -> None:
     """InvalidInput naming the key if `data`, laid over the defaults, is not a valid config."""
     from runner.config import AppConfig
 
     try:
-        AppConfig.model_validate(_deep_merge(AppConfig().model_dump(), data))
+        AppConfig.model_validate(deep_merge(AppConfig().model_dump(), data))
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])

@@ -77,10 +77,10 @@ def run_gate(
     actor: str = "human",
 ):
     """evaluate_range(base, sha) with the deploy overlay; overrides only ever come from a human."""
+    from runner.dictutil import deep_merge
     from runner.policy import evaluate_range, load_policy_config
-    from runner.policy.config import _merge
 
-    policy = load_policy_config(policies, overlay=_merge(DEPLOY_OVERLAY, overlay or {}))
+    policy = load_policy_config(policies, overlay=deep_merge(DEPLOY_OVERLAY, overlay or {}))
     return evaluate_range(
         Path(repo), base, sha, config=policy, overrides=list(overrides), actor=actor, coverage=coverage
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import re
@@ -11,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from runner.dictutil import deep_merge
 from runner.errors import InvalidInput
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -157,16 +157,6 @@ class PolicyConfig(_Strict):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in layer.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def read_default_policies(path: Path = DEFAULT_POLICY_FILE) -> dict[str, Any]:
     """The `policies:` mapping of a policy YAML file; a bad file is one line."""
     import yaml
@@ -194,7 +184,7 @@ def validate_policies(data: dict[str, Any], origin: str = "config") -> PolicyCon
 def policy_problem(section: dict[str, Any]) -> str | None:
     """One line naming the first bad key of a `policies:` overrides mapping merged over the defaults, or None."""
     try:
-        validate_policies(_merge(read_default_policies(), section))
+        validate_policies(deep_merge(read_default_policies(), section))
     except InvalidInput as exc:
         return str(exc).replace(" (config)", "")
     return None
@@ -211,7 +201,7 @@ def load_policy_config(app_config: Any = None, *, overlay: dict[str, Any] | None
     if section:
         if not isinstance(section, dict):
             raise InvalidInput("config key 'policies': must be a mapping")
-        data = _merge(data, section)
+        data = deep_merge(data, section)
     if overlay:
-        data = _merge(data, overlay)
+        data = deep_merge(data, overlay)
     return validate_policies(data)
