@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import select
 import shutil
 import subprocess
@@ -13,46 +12,26 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Self
 
 from sandbox.errors import GatewayError
 from sandbox.gateway.config import GatewayConfig, GatewayStatus
-from sandbox.gateway.status_views import StatusViews
+from sandbox.gateway.handle import GatewayHandle
 
-STATUS_FILE = "gateway-status.json"
-LOG_FILE = "gateway.log"
 START_TIMEOUT_S = 20.0
 STATUS_TIMEOUT_S = 5.0
 
 
-class Gateway(StatusViews):
+class Gateway(GatewayHandle):
     """Context manager running `python -m sandbox.gateway` for one run; the key goes over a pipe, never env."""
 
     def __init__(self, config: GatewayConfig):
-        self.config = config
-        token = config.run_token.get_secret_value() if config.run_token else None
-        self.run_token = token or f"cxs-run-{secrets.token_urlsafe(32)}"
-        self.run_dir = config.run_dir
-        self.status_path = self.run_dir / STATUS_FILE
-        self.log_path = self.run_dir / LOG_FILE
+        super().__init__(config)
         self.socket_dir: Path | None = None
         self.socket_path: Path | None = None
         self.tcp_address: str | None = None
         self._own_socket_dir = False
         self._proc: subprocess.Popen | None = None
-        self._final: GatewayStatus | None = None
         self._lock = threading.Lock()
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def start(self) -> None:
         """Spawn the gateway process and wait until it listens."""
@@ -164,4 +143,3 @@ class Gateway(StatusViews):
             except (OSError, ValueError):
                 pass
         return self._read_status()  # the process died: its last written status
-

@@ -12,29 +12,25 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
 import tarfile
 import time
 from pathlib import Path
-from typing import Self
 
 from sandbox import labels as lbl
 from sandbox.errors import GatewayError
 from sandbox.gateway.config import GatewayConfig, GatewayStatus
-from sandbox.gateway.status_views import StatusViews
+from sandbox.gateway.handle import STATUS_FILE, GatewayHandle
 from sandbox.service_image import SERVICE_IMAGE, require_service_image
 
 SIDECAR_PORT = 8080
 DATA_DIR = "/home/sandbox/gw"  # the per-run volume: run/ (status) and cache/
-STATUS_FILE = "gateway-status.json"
-LOG_FILE = "gateway.log"
 START_TIMEOUT_S = 30.0
 SIDECAR_USER = "1000:1000"
 SETTLE_S = 0.3  # > the gateway's status write interval (accounting.WRITE_INTERVAL_S)
 SNAPSHOT_TTL_S = 1.0  # the reads right after a Codex run (usage, events, last error) share one snapshot
 
 
-class SidecarGateway(StatusViews):
+class SidecarGateway(GatewayHandle):
     """Context manager: one gateway container for one run; `.sidecar_url` is what Codex calls."""
 
     def __init__(
@@ -48,37 +44,20 @@ class SidecarGateway(StatusViews):
         upstream_network: str = "bridge",
         image: str = SERVICE_IMAGE,
     ):
-        self.config = config
+        super().__init__(config)
         self.repo = Path(repo)
         self.run_id = run_id
         self.task_id = task_id
         self.remote = remote
         self.upstream_network = upstream_network
         self.image = image
-        token = config.run_token.get_secret_value() if config.run_token else None
-        self.run_token = token or f"cxs-run-{secrets.token_urlsafe(32)}"
-        self.run_dir = config.run_dir
-        self.status_path = self.run_dir / STATUS_FILE
-        self.log_path = self.run_dir / LOG_FILE
         self.name = f"codex-sandbox-gw-{run_id.lower()}"
         self.network: str | None = None
         self.sidecar_url: str | None = None
         self.socket_path = None  # no socket to mount in this mode
         self._container = None
         self._volume = None
-        self._final: GatewayStatus | None = None
         self._live: tuple[float, GatewayStatus | None] | None = None
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ start
 
