@@ -237,44 +237,41 @@ class ComposeProvider(DockerProvider):
                 },
             )
             self._prune_trees(env)
-            return DeployResult(
-                env=env,
-                provider=self.name,
-                status="deployed",
+            return self._result(
+                env,
+                t0,
+                "deployed",
                 commit=commit,
                 image=(c.image.tags or [c.image.id])[0],
                 container=c.name,
                 url=url,
                 previous_commit=prev_commit,
                 message=f"healthy ({reason})",
-                duration_s=time.monotonic() - t0,
             )
         message = f"health check failed: {reason}"
         if not prev_commit:
             self._compose(
                 env, tree, commit, "down", "--remove-orphans", "-t", str(self.cfg.stop_timeout_s), port=port
             )
-            return DeployResult(
-                env=env,
-                provider=self.name,
-                status="failed",
+            return self._result(
+                env,
+                t0,
+                "failed",
                 commit=commit,
                 message=message + "; nothing to roll back to",
-                duration_s=time.monotonic() - t0,
             )
         self._up(env, self._tree(prev_commit, None), prev_commit, port, build=False)
         c2, ok2, reason2, url2 = self._await_app(env)
         message += f"; rolled back to {prev_commit[:12]} ({'healthy' if ok2 else reason2})"
-        return DeployResult(
-            env=env,
-            provider=self.name,
-            status="rolled_back",
+        return self._result(
+            env,
+            t0,
+            "rolled_back",
             commit=prev_commit,
             container=c2.name if c2 else None,
             url=url2,
             previous_commit=commit,
             message=message,
-            duration_s=time.monotonic() - t0,
         )
 
     def rollback(self, env: str) -> DeployResult:
@@ -287,16 +284,15 @@ class ComposeProvider(DockerProvider):
         self._up(env, self._tree(prev, None), prev, port, build=False)
         c, ok, reason, url = self._await_app(env)
         self._save_state(env, {**state, "current": prev, "previous": cur})
-        return DeployResult(
-            env=env,
-            provider=self.name,
-            status="deployed" if ok else "failed",
+        return self._result(
+            env,
+            t0,
+            "deployed" if ok else "failed",
             commit=prev,
             container=c.name if c else None,
             url=url,
             previous_commit=cur,
             message=f"rolled back ({reason})",
-            duration_s=time.monotonic() - t0,
         )
 
     def down(self, env: str) -> None:

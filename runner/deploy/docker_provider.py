@@ -176,6 +176,10 @@ class DockerProvider:
         if img is not None:
             img.tag(self.image_repo, tag)
 
+    def _result(self, env: str, t0: float, status: str, **fields) -> DeployResult:
+        """This provider's DeployResult for `env`, timed from `t0` (a time.monotonic() reading)."""
+        return DeployResult(env=env, provider=self.name, status=status, duration_s=time.monotonic() - t0, **fields)
+
     # -- the provider contract ------------------------------------------------------------------
 
     def deploy(
@@ -197,45 +201,42 @@ class DockerProvider:
                 self._tag(prev_image, f"{env}-previous")
             self._tag(image, f"{env}-current")
             self.prune()
-            return DeployResult(
-                env=env,
-                provider=self.name,
-                status="deployed",
+            return self._result(
+                env,
+                t0,
+                "deployed",
                 commit=commit,
                 image=image,
                 container=new.name,
                 url=url,
                 previous_commit=prev_commit,
                 message=f"healthy ({reason})",
-                duration_s=time.monotonic() - t0,
             )
         tail = _log_tail(new)
         self._remove(new)
         message = f"health check failed: {reason}" + (f"; last log: {tail}" if tail else "")
         if prev_image is None:
-            return DeployResult(
-                env=env,
-                provider=self.name,
-                status="failed",
+            return self._result(
+                env,
+                t0,
+                "failed",
                 commit=commit,
                 image=image,
                 message=message + "; nothing to roll back to",
-                duration_s=time.monotonic() - t0,
             )
         restored = self._run(env, prev_image, prev_commit)
         ok2, reason2, url2 = self._await(restored, env)
         message += f"; rolled back to {(prev_commit or prev_image)[:12]} ({'healthy' if ok2 else reason2})"
-        return DeployResult(
-            env=env,
-            provider=self.name,
-            status="rolled_back",
+        return self._result(
+            env,
+            t0,
+            "rolled_back",
             commit=prev_commit,
             image=prev_image,
             container=restored.name,
             url=url2,
             previous_commit=commit,
             message=message,
-            duration_s=time.monotonic() - t0,
         )
 
     def rollback(self, env: str) -> DeployResult:
@@ -255,17 +256,16 @@ class DockerProvider:
         if cur_image:
             self._tag(cur_image, f"{env}-previous")
         self._tag(prev.id, f"{env}-current")
-        return DeployResult(
-            env=env,
-            provider=self.name,
-            status="deployed" if ok else "failed",
+        return self._result(
+            env,
+            t0,
+            "deployed" if ok else "failed",
             commit=prev_commit,
             image=prev.id,
             container=restored.name,
             url=url,
             previous_commit=cur_commit,
             message=f"rolled back ({reason})",
-            duration_s=time.monotonic() - t0,
         )
 
     def status(self, env: str) -> EnvStatus:
