@@ -21,6 +21,10 @@ from typing import Callable
 from runner.errors import ExternalServiceError
 from runner.verify.detect import Detected
 
+# `pip install` in the image, into the deps dir the test run puts on its path
+PIP_INSTALL = ["python3", "-m", "pip", "install"]
+PIP_INTO_DEPS = ["--target", "/workspace/deps", "--no-warn-script-location", "-r", "/workspace/requirements.txt"]
+
 
 def cache_root() -> Path:
     """Per-user cache shared by every repo (entries are content-addressed)."""
@@ -108,33 +112,10 @@ def _install(
         (work / "requirements.txt").write_text("\n".join(detected.requirements) + "\n")
         if fetch == "host":
             _host_download(work / "requirements.txt", work / "wheels")
-            command = [
-                "python3",
-                "-m",
-                "pip",
-                "install",
-                "--no-index",
-                "--find-links",
-                "/workspace/wheels",
-                "--target",
-                "/workspace/deps",
-                "--no-warn-script-location",
-                "-r",
-                "/workspace/requirements.txt",
-            ]
+            command = [*PIP_INSTALL, "--no-index", "--find-links", "/workspace/wheels", *PIP_INTO_DEPS]
         else:
             network = install_network
-            command = [
-                "python3",
-                "-m",
-                "pip",
-                "install",
-                "--target",
-                "/workspace/deps",
-                "--no-warn-script-location",
-                "-r",
-                "/workspace/requirements.txt",
-            ]
+            command = [*PIP_INSTALL, *PIP_INTO_DEPS]
     else:
         for name in detected.dep_files:
             shutil.copyfile(Path(tree) / name, work / name)
