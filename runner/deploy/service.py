@@ -13,6 +13,7 @@ from runner.deploy.base import DeployResult
 from runner.deploy.config import DeployConfig
 from runner.errors import InvalidInput, PolicyViolation, StateError
 from runner.secrets import redact
+from runner.verify.run import rev_parse
 
 SecretsLoader = Callable[[list[str]], dict[str, str]]
 
@@ -23,15 +24,6 @@ def git_archive(repo: Path, commit: str) -> bytes:
     if proc.returncode != 0:
         raise InvalidInput(f"cannot archive {commit}: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout
-
-
-def rev_parse(repo: Path, rev: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"], capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise InvalidInput(f"unknown commit {rev!r}")
-    return proc.stdout.strip()
 
 
 def _verified(store, sha: str) -> bool:
