@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from ci_support import IN_CI
 
 
 def _engine_reachable() -> str | None:

@@ -7,8 +7,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+from ci_support import missing_prerequisite
 
 # Obviously fake, shaped like a real project key; the tests assert it never reaches the container.
 FAKE_KEY = "sk-proj-T3stOnlyNotARealKey9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1ZzYyXx"
@@ -16,7 +16,6 @@ FAKE_KEY = "sk-proj-T3stOnlyNotARealKey9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1ZzYy
 
 def codex_image() -> str:
     """The built codex image (the real Codex CLI); in CI a missing image fails instead of skipping."""
-    import os
 
     from sandbox.errors import ImageError
     from sandbox.images import require_image
@@ -24,9 +23,7 @@ def codex_image() -> str:
     try:
         return require_image("codex")
     except ImageError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+        missing_prerequisite(str(exc))
 
 
 def configure(repo: Path, base_url: str, **sections) -> None:

@@ -11,7 +11,6 @@ from build_support import (
     add_task,
     branch_exists,
     cli,
-    codex_image,
     configure,
     db_rows,
     git,
@@ -39,15 +38,6 @@ CREATE_AND_MODIFY = (
     "+    return a - b\n"
     "*** End Patch"
 )
-
-
-@pytest.fixture
-def build_repo(repo, monkeypatch):
-    """The conftest repo as the working directory, a fake real-looking key on the host, the codex image built."""
-    codex_image()
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    return repo
 
 
 def test_build_next_commits_what_codex_changed(build_repo, capsys):

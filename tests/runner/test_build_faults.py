@@ -6,11 +6,9 @@ import json
 
 import pytest
 from build_support import (
-    FAKE_KEY,
     add_task,
     branch_exists,
     cli,
-    codex_image,
     configure,
     db_rows,
     git,
@@ -22,14 +20,6 @@ from sandbox.scripted_model.server import ScriptedModelServer
 pytestmark = pytest.mark.docker
 
 ADD_HELLO = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch"
-
-
-@pytest.fixture
-def build_repo(repo, monkeypatch):
-    codex_image()
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    return repo
 
 
 def _audit(repo, prefix: str) -> list[dict]:

@@ -6,11 +6,9 @@ import json
 
 import pytest
 from build_support import (
-    FAKE_KEY,
     add_task,
     branch_exists,
     cli,
-    codex_image,
     configure,
     db_rows,
     git,
@@ -20,14 +18,6 @@ from build_support import (
 from sandbox.scripted_model.server import ScriptedModelServer
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def build_repo(repo, monkeypatch):
-    codex_image()
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    return repo
 
 
 def _task(key, type_, files, deps=(), priority=1):

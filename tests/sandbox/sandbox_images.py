@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
+from ci_support import missing_prerequisite
 
 CANDIDATES = ("codex-sandbox/codex:latest", "codex-sandbox/base:latest")
 
@@ -22,7 +20,4 @@ def probe_image() -> str:
             return tag
         except ImageNotFound:
             continue
-    message = "no sandbox image built; run `codex-sandbox images build`"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
+    missing_prerequisite("no sandbox image built; run `codex-sandbox images build`")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ci_support import missing_prerequisite
 
 from sandbox import images
 from sandbox.bootstrap import DEFAULT_MIRROR, host_mirrors
@@ -110,10 +111,7 @@ def _require_built() -> dict[str, str]:
     """The current tags; a missing image fails in CI (make test builds them first), else skips."""
     missing = [i.tag for i in images.list_images() if not i.built]
     if missing:
-        message = f"images not built ({', '.join(missing)}); run `codex-sandbox images build`"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_prerequisite(f"images not built ({', '.join(missing)}); run `codex-sandbox images build`")
     return {k: images.image_tag(k) for k in images.IMAGE_KINDS}
 
 
@@ -126,9 +124,7 @@ def _require_base() -> str:
     try:
         get_client().images.get("codex-sandbox/base:latest")
     except ImageNotFound:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("base image not built; run `codex-sandbox images build`")
-        pytest.skip("base image not built; run `codex-sandbox images build`")
+        missing_prerequisite("base image not built; run `codex-sandbox images build`")
     return "codex-sandbox/base:latest"
 
 
