@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runner.deploy.config import DeployConfig
 from runner.errors import InvalidInput
-from sandbox.settings import ExtractCaps, LimitsConfig
+from sandbox.settings import CommitIdentity, ExtractCaps, LimitsConfig
 
 
 class Section(BaseModel):
@@ -66,6 +66,11 @@ class BuildConfig(Section):
         None, description="Branch task commits merge into (default: the branch checked out at init)."
     )
     max_attempts: int = Field(3, ge=1, description="Attempts per task before it is failed.")
+    identity: CommitIdentity = Field(
+        default_factory=CommitIdentity,
+        description="Author/committer of the product's commits when git has no user.name/user.email "
+        "configured (the user's own identity is used when it is).",
+    )
 
 
 class VerifyConfig(Section):

@@ -31,10 +31,17 @@ def dead_runs(store: Store) -> list:
 
 
 def recover(root: Path, store: Store, *, reap: bool = True) -> str | None:
-    """Recover what a dead process left behind; return one line saying what, or None if nothing."""
+    """Recover what a dead process left behind; return one line saying what, or None if nothing.
+
+    An interrupted branch move is settled first (forward or back), so that a task whose merge had
+    reached the branch is found landed by the next build and not built again.
+    """
+    from sandbox.branch_move import recover_moves
+
+    moves = "; ".join(recover_moves(root))
     dead = dead_runs(store)
     if not dead:
-        return None
+        return moves or None
     tasks_back: list[str] = []
     with store.transaction():
         for run in dead:
@@ -62,7 +69,7 @@ def recover(root: Path, store: Store, *, reap: bool = True) -> str | None:
             )
             tasks_back.append(task.id)
     reaped = _reap(root) if reap else ""
-    line = f"recovered {len(dead)} interrupted run{'s' if len(dead) != 1 else ''}"
+    line = (moves + "; " if moves else "") + f"recovered {len(dead)} interrupted run{'s' if len(dead) != 1 else ''}"
     if tasks_back:
         line += f"; task{'s' if len(tasks_back) != 1 else ''} {', '.join(t[-8:] for t in tasks_back)} back to pending"
     return line + reaped

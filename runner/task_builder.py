@@ -172,6 +172,7 @@ class TaskBuilder:
     def _commit_and_merge(self, task, run, rec: RunRecord, changes, target: str, final_message: str | None) -> bool:
         """Commit on the task branch, then merge (gated again when the merge mixes in others' changes)."""
         from runner.merge_gate import MergeBlocked, gate_merge
+        from sandbox.faults import fault_point
         from sandbox.gitops import commit_changeset, merge_branch
 
         branch = f"codex/{task.id}"
@@ -180,9 +181,10 @@ class TaskBuilder:
         message = f"{task.type}: {task.title}" + (f"\n\n{body[:2000]}" if body else "")
         with rec.timed("commit_s"):
             sha = commit_changeset(self.env.root, changes, branch=branch, message=message,
-                                   trailers={"Task-Id": task.id, "Run-Id": run.id})
+                                   trailers={"Task-Id": task.id, "Run-Id": run.id}, identity=self.cfg.build.identity)
         rec.git["commit"] = sha
         self.store.audit("build.committed", task_id=task.id, run_id=run.id, details={"commit": sha, "branch": branch})
+        fault_point("build.committed")
         def gate(old: str, new: str) -> None:
             report = gate_merge(self.env.root, self.cfg, changes.base_commit, old, new,
                                 target_files=list(task.target_files) or None)
@@ -193,7 +195,8 @@ class TaskBuilder:
         try:
             with rec.timed("merge_s"):
                 merged = merge_branch(self.env.root, branch, target, message=f"Merge {branch}: {task.title}",
-                                      before_update=gate)
+                                      before_update=gate, identity=self.cfg.build.identity)
+            fault_point("build.merged")
         except MergeBlocked as exc:
             rec.artifact("merge-gates.json", exc.report.model_dump_json(indent=2) + "\n")
             self.store.audit("build.merge_gated", task_id=task.id, run_id=run.id,
@@ -203,6 +206,10 @@ class TaskBuilder:
             return False
         rec.git["merge_commit"] = merged.commit
         rec.git["fast_forward"] = merged.fast_forward
+        for note in merged.notes:
+            self.env.progress(f"merge: {note}")
+        if merged.notes:
+            rec.git["merge_notes"] = merged.notes
         self.store.audit("build.merged", task_id=task.id, run_id=run.id,
                          details={"into": target, "commit": merged.commit, "fast_forward": merged.fast_forward})
         self.env.progress(f"committed {sha[:12]} on {branch}; merged into {target}"

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sandbox.errors import WorktreeError
+from sandbox.tools import find_tool
 
 GIT_TIMEOUT_S = 300
 # Flags on every pinned call; the repo's own config is trusted, but nothing may run code or read attributes.
@@ -26,6 +27,14 @@ SAFE_FLAGS = (
 _DROP_PREFIXES = ("GIT_",)
 _KEEP = {"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL",
          "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"}
+
+
+def git_exe() -> str:
+    """The git program (beside the interpreter, else on PATH); WorktreeError when there is none."""
+    exe = find_tool("git")
+    if exe is None:
+        raise WorktreeError("git not found on PATH: install git (apt-get install git)")
+    return exe
 
 
 def pinned_env(git_dir: Path, *, index: Path | None = None) -> dict[str, str]:
@@ -57,16 +66,16 @@ def trusted_env() -> dict[str, str]:
 def git_pinned(git_dir: Path, *args: str, index: Path | None = None, input: bytes | None = None,
                check: bool = True) -> subprocess.CompletedProcess[bytes]:
     """Run `git <args>` against the host-pinned git dir; cwd is the git dir, never a worktree."""
-    return _run(["git", *SAFE_FLAGS, *args], env=pinned_env(git_dir, index=index), cwd=git_dir,
+    return _run([git_exe(), *SAFE_FLAGS, *args], env=pinned_env(git_dir, index=index), cwd=git_dir,
                 input=input, check=check)
 
 
-def git_trusted(repo: Path, *args: str, input: bytes | None = None,
-                check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    """Run git in the user's own (trusted) repository, hooks off."""
+def git_trusted(repo: Path, *args: str, input: bytes | None = None, check: bool = True,
+                flags: tuple[str, ...] = (), env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run git in the user's own (trusted) repository, hooks off; `flags` go before the subcommand."""
     repo = Path(repo).resolve()
-    return _run(["git", "-c", "core.hooksPath=/dev/null", "-C", str(repo), *args], env=trusted_env(),
-                cwd=repo, input=input, check=check)
+    return _run([git_exe(), "-c", "core.hooksPath=/dev/null", *flags, "-C", str(repo), *args],
+                env={**trusted_env(), **(env or {})}, cwd=repo, input=input, check=check)
 
 
 def _run(cmd: list[str], *, env, cwd, input, check) -> subprocess.CompletedProcess[bytes]:
@@ -121,7 +130,7 @@ def iter_blobs(git_dir: Path, oids: Iterable[str]) -> Iterator[tuple[str, bytes]
     wanted = list(oids)
     if not wanted:
         return
-    proc = subprocess.Popen(["git", *SAFE_FLAGS, "cat-file", "--batch"], env=pinned_env(git_dir), cwd=git_dir,
+    proc = subprocess.Popen([git_exe(), *SAFE_FLAGS, "cat-file", "--batch"], env=pinned_env(git_dir), cwd=git_dir,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
     def feed() -> None:  # a thread, so a full stdout pipe never deadlocks against our writes

@@ -2,22 +2,28 @@
 
 Everything is plumbing on objects (commit-tree, merge-tree --write-tree, update-ref with the old value),
 so a failure leaves refs, index and files as they were. The user's repository is trusted: its own
-config applies (identity, signing), but hooks are off.
+config applies (identity), but hooks are off. A branch checked out in a worktree of the user's is
+moved by `branch_move` (journaled, no configured driver runs, nothing of the user's overwritten).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from sandbox.branch_move import move_checked_out_branch, no_driver_flags
 from sandbox.changeset import ChangeSet
 from sandbox.errors import MergeConflict, WorktreeError
+from sandbox.faults import fault_point
 from sandbox.gitcmd import git_trusted
+from sandbox.settings import CommitIdentity
 
-__all__ = ["MergeConflict", "MergeResult", "commit_changeset", "current_branch", "merge_branch", "rev_parse"]
+__all__ = ["CommitIdentity", "MergeConflict", "MergeResult", "commit_changeset", "current_branch",
+           "merge_branch", "rev_parse"]
 
 _TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 
@@ -28,6 +34,19 @@ class MergeResult(BaseModel):
     commit: str
     fast_forward: bool
     up_to_date: bool = False
+    notes: list[str] = []
+
+
+def identity_env(repo: Path, fallback: CommitIdentity | None) -> dict[str, str]:
+    """GIT_AUTHOR_*/GIT_COMMITTER_* from `fallback` for each role git has no configured identity for."""
+    fallback = fallback or CommitIdentity()
+    env: dict[str, str] = {}
+    for role in ("AUTHOR", "COMMITTER"):
+        known = git_trusted(repo, "var", f"GIT_{role}_IDENT", flags=("-c", "user.useConfigOnly=true"), check=False)
+        if known.returncode != 0:
+            env[f"GIT_{role}_NAME"] = fallback.name
+            env[f"GIT_{role}_EMAIL"] = fallback.email
+    return env
 
 
 def rev_parse(repo: Path, rev: str = "HEAD") -> str:
@@ -73,7 +92,8 @@ def format_message(message: str, trailers: dict[str, str]) -> str:
     return body + ("\n\n" + "\n".join(lines) if lines else "") + "\n"
 
 
-def commit_changeset(repo: Path, cs: ChangeSet, *, branch: str, message: str, trailers: dict[str, str]) -> str:
+def commit_changeset(repo: Path, cs: ChangeSet, *, branch: str, message: str, trailers: dict[str, str],
+                     identity: CommitIdentity | None = None) -> str:
     """Commit the change set's tree on `branch` (created at its base if missing); returns the commit id.
 
     The branch only moves forward: if it already holds commits that are not in the change set's base,
@@ -87,15 +107,18 @@ def commit_changeset(repo: Path, cs: ChangeSet, *, branch: str, message: str, tr
         raise WorktreeError(f"branch {branch} is at {old[:12]}, which is not in the change set's base "
                             f"{cs.base_commit[:12]}; refusing to move it")
     text = format_message(message, trailers)
-    commit = git_trusted(repo, "commit-tree", cs.tree, "-p", cs.base_commit, "-F", "-",
-                         input=text.encode()).stdout.decode().strip()
+    commit = git_trusted(repo, "commit-tree", cs.tree, "-p", cs.base_commit, "-F", "-", input=text.encode(),
+                         env=identity_env(repo, identity)).stdout.decode().strip()
+    fault_point("commit.object-written")
     zero = "0" * len(cs.base_commit)
     git_trusted(repo, "update-ref", "-m", f"codex-sandbox: commit on {branch}", ref, commit, old or zero)
+    fault_point("commit.ref-updated")
     return commit
 
 
 def merge_branch(repo: Path, source: str, target: str, *, message: str,
-                 before_update: Callable[[str, str], None] | None = None) -> MergeResult:
+                 before_update: Callable[[str, str], None] | None = None,
+                 identity: CommitIdentity | None = None) -> MergeResult:
     """Merge `source` into branch `target`: fast-forward if possible, else a merge commit.
 
     On conflict raises MergeConflict and changes nothing. If `target` is checked out in one of the
@@ -113,16 +136,21 @@ def merge_branch(repo: Path, source: str, target: str, *, message: str,
     if _is_ancestor(repo, old, src):
         new, ff = src, True
     else:
-        new, ff = _merge_commit(repo, src, old, source, target, message), False
+        new, ff = _merge_commit(repo, src, old, source, target, message, identity), False
+        fault_point("merge.commit-written")
     if before_update is not None:
         before_update(old, new)
-    _move_branch(repo, ref, old, new, target)
-    return MergeResult(commit=new, fast_forward=ff)
+    notes = _move_branch(repo, ref, old, new, target)
+    return MergeResult(commit=new, fast_forward=ff, notes=notes)
 
 
-def _merge_commit(repo: Path, src: str, old: str, source: str, target: str, message: str) -> str:
+def _merge_commit(repo: Path, src: str, old: str, source: str, target: str, message: str,
+                  identity: CommitIdentity | None) -> str:
+    # No attributes from the trees or the user's attributes file, no configured driver: a stranger's merge.
+    empty_tree = git_trusted(repo, "hash-object", "-t", "tree", os.devnull).stdout.decode().strip()
+    flags = (*no_driver_flags(repo), "-c", f"attr.tree={empty_tree}", "-c", "core.attributesFile=/dev/null")
     proc = git_trusted(repo, "merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", old, src,
-                       check=False)
+                       flags=flags, env={"GIT_ATTR_NOSYSTEM": "1"}, check=False)
     fields = proc.stdout.split(b"\0")
     if proc.returncode == 1:
         paths = sorted({f.decode("utf-8", "replace") for f in fields[1:] if f})
@@ -132,8 +160,8 @@ def _merge_commit(repo: Path, src: str, old: str, source: str, target: str, mess
         raise WorktreeError(f"git merge-tree failed: {tail}")
     tree = fields[0].decode().strip()
     text = (message.strip() or f"Merge {source} into {target}") + "\n"
-    return git_trusted(repo, "commit-tree", tree, "-p", old, "-p", src, "-F", "-",
-                       input=text.encode()).stdout.decode().strip()
+    return git_trusted(repo, "commit-tree", tree, "-p", old, "-p", src, "-F", "-", input=text.encode(),
+                       env=identity_env(repo, identity)).stdout.decode().strip()
 
 
 def _checked_out_in(repo: Path, ref: str) -> Path | None:
@@ -147,42 +175,9 @@ def _checked_out_in(repo: Path, ref: str) -> Path | None:
     return None
 
 
-def _move_branch(repo: Path, ref: str, old: str, new: str, target: str) -> None:
+def _move_branch(repo: Path, ref: str, old: str, new: str, target: str) -> list[str]:
     wt = _checked_out_in(repo, ref)
     if wt is None:
         git_trusted(repo, "update-ref", "-m", f"codex-sandbox: merge into {target}", ref, new, old)
-        return
-    touched = _changed_paths(repo, old, new)
-    dirty = sorted(touched & _dirty_paths(wt))
-    if dirty:
-        shown = ", ".join(dirty[:10]) + (" ..." if len(dirty) > 10 else "")
-        raise WorktreeError(f"{target} is checked out in {wt} with uncommitted changes the merge would "
-                            f"overwrite: {shown}; commit or stash them and retry")
-    git_trusted(wt, "update-index", "-q", "--refresh", check=False)
-    proc = git_trusted(wt, "read-tree", "-m", "-u", old, new, check=False)
-    if proc.returncode != 0:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise WorktreeError(f"cannot update {wt} to the merge of {target}: {' | '.join(tail)}")
-    moved = git_trusted(wt, "update-ref", "-m", f"codex-sandbox: merge into {target}", ref, new, old, check=False)
-    if moved.returncode != 0:  # someone moved the branch meanwhile: put the files back, change nothing
-        git_trusted(wt, "read-tree", "-m", "-u", new, old, check=False)
-        raise WorktreeError(f"branch {target} moved during the merge; nothing was changed")
-
-
-def _changed_paths(repo: Path, a: str, b: str) -> set[str]:
-    out = git_trusted(repo, "diff-tree", "-r", "-z", "--name-only", "--no-renames", a, b).stdout
-    return {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
-
-
-def _dirty_paths(wt: Path) -> set[str]:
-    """Paths with staged, unstaged or untracked changes in a (trusted) worktree, and their parent dirs."""
-    out = git_trusted(wt, "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all",
-                      "--no-renames").stdout  # no opportunistic index refresh: a refusal leaves the index as is
-    paths: set[str] = set()
-    for rec in out.split(b"\0"):
-        if len(rec) > 3:
-            p = rec[3:].decode("utf-8", "surrogateescape")
-            paths.add(p)
-            parts = p.split("/")
-            paths.update("/".join(parts[:i]) for i in range(1, len(parts)))
-    return paths
+        return []
+    return move_checked_out_branch(repo, wt, ref, old, new, target)

@@ -27,3 +27,11 @@ class ExtractCaps(_Strict):
     max_bytes: int = Field(2 * 1024**3, ge=1, description="Total bytes of the returned tree.")
     max_depth: int = Field(64, ge=1, description="Directory depth of the returned tree.")
     max_file_bytes: int = Field(100 * 1024**2, ge=1, description="Size of any one file.")
+
+
+class CommitIdentity(_Strict):
+    """Who the product's commits are by when git has no identity configured; the user's own wins when set."""
+
+    name: str = Field("codex-sandbox", min_length=1, description="Author and committer name.")
+    email: str = Field("codex-sandbox@localhost", pattern=r"^[^<>\s]+@[^<>\s]+$",
+                       description="Author and committer email.")
