@@ -80,9 +80,18 @@ def _check_invariants(repo, task_ids: list[str]) -> None:
 
 
 def test_sigkill_at_random_moments_loses_nothing(repo):
+    # A new seed every run unless one is given; a failure names it, so CODEX_SANDBOX_CRASH_SEED=<seed> replays it.
+    seed = int(os.environ.get("CODEX_SANDBOX_CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
+    try:
+        _random_kills(repo, seed)
+    except AssertionError as exc:
+        raise AssertionError(f"with CODEX_SANDBOX_CRASH_SEED={seed}: {exc}") from exc
+
+
+def _random_kills(repo, seed: int) -> None:
     codex_image()
     started = time.monotonic()
-    rng = random.Random(int(os.environ.get("CODEX_SANDBOX_CRASH_SEED", "4")))
+    rng = random.Random(seed)
     no_semgrep = {"security": {"semgrep": {"enabled": False}}}  # keeps a trial short; gates still run
     # one uninterrupted build measures how long a build takes, so kills land across all of it
     task_ids = [_add_task(repo, "warm-up")]
