@@ -244,6 +244,7 @@ def _layout(base: dict[str, tuple[str, str]]) -> tuple[set[str], dict[str, int]]
 
 def _check_links(scan: _Scan) -> None:
     """Refuse new or changed symlinks that are absolute, point into .git, loop, or leave the tree."""
+    resolver = _LinkResolver(scan.links)
     for rel, target in scan.links.items():
         oid = blob_id(os.fsencode(target), scan.algo)
         if scan.base.get(rel) == ("120000", oid):
@@ -254,36 +255,64 @@ def _check_links(scan: _Scan) -> None:
             raise _refuse(rel, f"absolute symlink to {escape_for_terminal(target)!r}")
         if any(is_dotgit(part) for part in target.split("/")):
             raise _refuse(rel, "symlink into .git")
-        why = _escapes(rel, target, scan.links)
+        why = resolver.escapes(rel)
         if why:
             raise _refuse(rel, f"symlink {why} ({escape_for_terminal(target)!r})")
 
 
-def _escapes(rel: str, target: str, links: dict[str, str]) -> str | None:
-    """Resolve like the kernel would, through the tree's own symlinks; say why it is unsafe, or None."""
-    stack = rel.split("/")[:-1]
-    pending = target.split("/")
-    hops = 0
-    while pending:
-        part = pending.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not stack:
-                return "leaves the tree"
-            stack.pop()
-            continue
-        stack.append(part)
-        inner = links.get("/".join(stack))
-        if inner is not None:
-            hops += 1
-            if hops > _MAX_LINK_HOPS:
-                return "loops"
-            if inner.startswith("/"):
-                return "leaves the tree through an absolute symlink"
-            stack.pop()
-            pending = inner.split("/") + pending
-    return None
+class _LinkResolver:
+    """Resolves the tree's symlinks like the kernel would, each link once (memoised): linear in the links.
+
+    A link's result is (components it points to, hops followed, why it is unsafe or None).
+    """
+
+    _VISITING = ([], 0, "loops")
+
+    def __init__(self, links: dict[str, str]):
+        self.links = links
+        self.memo: dict[str, tuple[list[str], int, str | None]] = {}
+        self.deepest = max((k.count("/") + 1 for k in links), default=0)  # no link lies deeper than this
+
+    def escapes(self, rel: str) -> str | None:
+        return self._link(rel)[2]
+
+    def _link(self, rel: str) -> tuple[list[str], int, str | None]:
+        known = self.memo.get(rel)
+        if known is not None:
+            return known
+        self.memo[rel] = self._VISITING  # met again while resolving itself: a loop
+        target = self.links[rel]
+        if target.startswith("/"):
+            result = ([], 1, "leaves the tree through an absolute symlink")
+        else:
+            comps, hops, why = self._walk(rel.split("/")[:-1], target)
+            result = (comps, min(hops + 1, _MAX_LINK_HOPS + 1), why)
+            if why is None and result[1] > _MAX_LINK_HOPS:
+                result = ([], result[1], "loops")
+        self.memo[rel] = result
+        return result
+
+    def _walk(self, stack: list[str], target: str) -> tuple[list[str], int, str | None]:
+        stack, hops = list(stack), 0
+        for part in target.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not stack:
+                    return [], hops, "leaves the tree"
+                stack.pop()
+                continue
+            stack.append(part)
+            if len(stack) > self.deepest:
+                continue
+            key = "/".join(stack)
+            if key in self.links:
+                comps, inner_hops, why = self._link(key)
+                hops += inner_hops
+                if why is not None:
+                    return [], hops, why
+                stack = list(comps)
+        return stack, hops, None
 
 
 def _check_special(scan: _Scan) -> None:

@@ -328,3 +328,30 @@ def test_accepted_tree_commit_and_merge_run_nothing_inherited(repo, trap):
     assert merge_branch(repo, wt.branch, "main", message="m").commit == sha
     assert (repo / "app.py").read_text().endswith("return b + a\n")
     assert not canary.exists()
+
+
+def costly_links(t: Path, count: int) -> None:
+    """Links whose targets are as long as a target may be, many pointing through others: the old
+    resolver re-expanded every step and took minutes on a few hundred of them."""
+    (t / "d").mkdir()
+    (t / "d" / "f.txt").write_text("f\n")
+    (t / "l0").symlink_to("d")
+    for i in range(1, count):
+        prev = f"l{i - 1}" if i % 30 else "d"  # chains of 30 links: under the kernel's 40 hops
+        (t / f"l{i}").symlink_to(prev + "/." * 2000)
+
+
+def test_costly_symlinks_are_checked_in_linear_time(repo):
+    import time
+
+    mgr = WorktreeManager(repo, pool_size=0)
+    took = {}
+    for count in (150, 600):
+        with mgr.checkout(f"links-{count}") as wt:
+            costly_links(wt.path, count)
+            started = time.perf_counter()
+            changes = extract_changes(wt)
+            took[count] = time.perf_counter() - started
+        assert len(changes.files) == count + 1
+    assert took[600] < 10, took  # the old resolver: minutes
+    assert took[600] < 4 * took[150] * 2.5, took  # 4x the links, about 4x the time (with slack for noise)
