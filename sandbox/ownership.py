@@ -1,50 +1,37 @@
 """Workspace ownership when the host user is root: lend the tree to the sandbox uid, then take it back.
 
-Both walks use lstat/lchown only and never descend through a symlink, so a hostile tree cannot make
-us chown anything outside it (the container is gone before `hand_back` runs).
+Both walks go by directory descriptors (`fstatat`/`fchownat`, never a joined path, never through a
+symlink), so a hostile tree cannot make us chown anything outside it, nor fail us by nesting past
+PATH_MAX (the container is gone before `hand_back` runs).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
+
+from sandbox.fdwalk import Walk
 
 
 def is_root_host() -> bool:
     return os.geteuid() == 0
 
 
-def _walk(root: Path) -> Iterator[os.DirEntry]:
-    stack = [str(root)]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as it:
-                for entry in it:
-                    yield entry
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-
-
 def _chown_tree(root: Path, uid: int, gid: int, *, skip_top_git: bool, since_ns: int = 0) -> int:
     changed = 0
-    top_git = os.path.join(str(root), ".git")
     st = os.lstat(root)
     if (st.st_uid, st.st_gid) != (uid, gid) and st.st_ctime_ns >= since_ns:
         os.chown(root, uid, gid, follow_symlinks=False)
         changed += 1
-    for entry in _walk(root):
-        if skip_top_git and entry.path == top_git:
+    for dir_fd, name, st, depth in Walk(root):
+        if skip_top_git and depth == 0 and name == ".git":
             continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-            if (st.st_uid, st.st_gid) != (uid, gid) and st.st_ctime_ns >= since_ns:
-                os.chown(entry.path, uid, gid, follow_symlinks=False)
-                changed += 1
-        except FileNotFoundError:
-            continue
+        if (st.st_uid, st.st_gid) != (uid, gid) and st.st_ctime_ns >= since_ns:
+            try:
+                os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            changed += 1
     return changed
 
 

@@ -2,50 +2,39 @@
 
 from __future__ import annotations
 
-import os
+import stat
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from sandbox.fdwalk import Walk
 
 MIN_INTERVAL_S = 1.0
 MAX_ENTRIES = 500_000  # past this many entries the tree counts as over the cap (a file-count bomb)
 
 
 def tree_bytes(root: Path, budget: int = MAX_ENTRIES, stop: threading.Event | None = None) -> int | None:
-    """Allocated bytes under `root` (no symlinks followed, hard links once); None past `budget` entries.
+    """Allocated bytes under `root` (by descriptors: no symlink followed, no PATH_MAX limit; hard links once);
+    None past `budget` entries or past the walk's depth limit (both count as over the cap).
 
     Returns -1 as soon as `stop` is set (a short run should not wait for a walk of a large tree).
     """
     total = 0
     seen: set[tuple[int, int]] = set()
-    stack = [str(root)]
-    count = 0
-    while stack:
-        try:
-            it = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with it:
-            for entry in it:
-                count += 1
-                if count > budget:
-                    return None
-                if stop is not None and count % 512 == 0 and stop.is_set():
-                    return -1
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if st.st_nlink > 1 and not entry.is_dir(follow_symlinks=False):
-                    key = (st.st_dev, st.st_ino)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                total += st.st_blocks * 512
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-    return total
+    walk = Walk(root)
+    for count, (_fd, _name, st, _depth) in enumerate(walk, 1):
+        if count > budget:
+            return None
+        if stop is not None and count % 512 == 0 and stop.is_set():
+            return -1
+        if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+        total += st.st_blocks * 512
+    return None if walk.truncated else total
 
 
 class DiskWatcher:
