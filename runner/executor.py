@@ -121,6 +121,9 @@ exit $rc
 """
 
 
+LINE_CAP = 1024 * 1024  # longest output line kept (an event or a stderr line)
+
+
 @dataclass
 class _EventSink:
     """Split the container's output into Codex JSON events (events.jsonl) and stderr lines."""
@@ -128,6 +131,7 @@ class _EventSink:
     events_path: Path
     progress: Callable[[dict], None] | None = None
     buffer: str = ""
+    skipping: bool = False
     count: int = 0
     items: dict[str, int] = field(default_factory=dict)
     usage: dict[str, Any] | None = None
@@ -141,10 +145,20 @@ class _EventSink:
         self._fh = open(self.events_path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def feed(self, chunk: str) -> None:
+        # The container's whole output is capped upstream; one line is capped here, so a newline-free
+        # flood costs neither memory nor quadratic re-scanning.
+        if self.skipping:
+            if "\n" not in chunk:
+                return
+            chunk = chunk.split("\n", 1)[1]
+            self.skipping = False
         self.buffer += chunk
         while "\n" in self.buffer:
             line, self.buffer = self.buffer.split("\n", 1)
             self._line(line)
+        if len(self.buffer) > LINE_CAP:
+            self.stderr.append(f"[codex-sandbox: a line over {LINE_CAP} characters was dropped]")
+            self.buffer, self.skipping = "", True
 
     def close(self) -> None:
         if self.buffer:

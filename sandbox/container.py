@@ -205,7 +205,7 @@ def _remove(container) -> None:
 
 def _supervise(container, spec: RunSpec, on_output) -> RunResult:
     """Attach, start, wait under the deadline and the disk cap; report how it ended."""
-    sink = _Sink(spec.log_path, on_output)
+    sink = _Sink(spec.log_path, on_output, cap_bytes=spec.limits.log_mb * 1024 * 1024)
     try:
         return _run_attached(container, spec, sink)
     finally:
@@ -316,11 +316,13 @@ class _Waiter:
 
 
 class _Sink:
-    """Raw bytes to the log file, decoded text to the callback."""
+    """Raw bytes to the log file, decoded text to the callback; both stop at the cap, and say so."""
 
-    def __init__(self, log_path: Path | None, on_output):
+    def __init__(self, log_path: Path | None, on_output, cap_bytes: int = 16 * 1024 * 1024):
         self.on_output = on_output
         self.log = None
+        self.cap = cap_bytes
+        self.seen = 0
         if log_path is not None:
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
             self.log = open(log_path, "ab")  # noqa: SIM115 - closed by close() on every path
@@ -334,16 +336,36 @@ class _Sink:
             pass
 
     def write(self, chunk: bytes) -> None:
+        room = self.cap - self.seen
+        self.seen += len(chunk)
+        if room <= 0:
+            return
+        kept = chunk[:room]
         if self.log is not None and not self.log.closed:
-            self.log.write(chunk)
+            self.log.write(kept)
             self.log.flush()
         if self.on_output is not None:
-            text = self.decoder.decode(chunk)
+            text = self.decoder.decode(kept)
             if text:
                 self.on_output(text)
+        if len(chunk) > room:
+            self._note()
+
+    @property
+    def dropped(self) -> int:
+        return max(0, self.seen - self.cap)
+
+    def _note(self) -> None:
+        note = f"\n[codex-sandbox: output over the {self.cap // (1024 * 1024)} MiB log cap; the rest is dropped]\n"
+        if self.log is not None and not self.log.closed:
+            self.log.write(note.encode())
+        if self.on_output is not None:
+            self.on_output(note)
 
     def close(self) -> None:
         if self.log is not None and not self.log.closed:
+            if self.dropped:
+                self.log.write(f"[codex-sandbox: {self.dropped} bytes of output dropped]\n".encode())
             self.log.close()
 
 

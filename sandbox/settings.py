@@ -18,6 +18,8 @@ class LimitsConfig(_Strict):
     timeout_s: int = Field(900, ge=1, description="Wall-clock limit of one run; then it is killed.")
     tmpfs_mb: int = Field(512, ge=16, description="Size of the tmpfs mounted at /tmp and $HOME.")
     disk_mb: int = Field(4096, ge=16, description="Cap on what a run may write into its worktree.")
+    log_mb: int = Field(16, ge=1, description="Cap on each log a run keeps (output, Codex log, events); "
+                        "past it the rest is dropped and the log ends with a note saying how much.")
 
 
 class ExtractCaps(_Strict):

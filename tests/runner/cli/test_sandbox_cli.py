@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ci_support import cli_path
 
 from runner.cli.main import main
 from sandbox import labels as lbl
@@ -155,7 +156,7 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
 
     before = _repo_state(repo)
     proc = subprocess.Popen(
-        ["codex-sandbox", "sandbox", "run", "--image", probe_image(), "--", "sleep", "60"],
+        [cli_path(), "sandbox", "run", "--image", probe_image(), "--", "sleep", "60"],
         cwd=repo,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -168,7 +169,7 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
     proc.wait()
     assert _running(repo)  # the orphan outlives its owner...
     gc = subprocess.run(
-        ["codex-sandbox", "sandbox", "gc", "--json"], cwd=repo, capture_output=True, text=True, check=False
+        [cli_path(), "sandbox", "gc", "--json"], cwd=repo, capture_output=True, text=True, check=False
     )
     assert gc.returncode == 0, gc.stderr
     report = _json(gc.stdout)
@@ -191,7 +192,7 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
 def test_ps_lists_a_running_sandbox(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     proc = subprocess.Popen(
-        ["codex-sandbox", "sandbox", "run", "--image", probe_image(), "--", "sleep", "30"],
+        [cli_path(), "sandbox", "run", "--image", probe_image(), "--", "sleep", "30"],
         cwd=repo,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -244,3 +245,18 @@ def test_keep_keeps_branch_and_patch_but_no_tree(repo, monkeypatch, capsys):
         check=False,
     ).stdout
     assert f"branch refs/heads/{data['branch']}" not in listed  # no live tree on the kept branch
+
+
+def test_output_log_is_capped_with_a_note(repo, monkeypatch, capsys):
+    """40 MB on stdout: the log keeps the cap (1 MiB here) and ends saying how much was dropped."""
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("CODEX_SANDBOX_LIMITS_LOG_MB", "1")
+    code = main(["sandbox", "run", "--json", "--image", probe_image(), "--",
+                 "sh", "-c", "head -c 40000000 /dev/zero | tr '\\0' 'x'"])
+    data = _json(capsys.readouterr().out)
+    assert code == 0, data
+    log = repo / ".codex" / "runs" / "sandbox" / data["run_id"] / "output.log"
+    size = log.stat().st_size
+    assert 1024 * 1024 <= size < 1024 * 1024 + 512
+    tail = log.read_bytes()[-300:].decode()
+    assert "log cap" in tail and "38951424 bytes of output dropped" in tail
