@@ -155,6 +155,7 @@ class TreeSync:
         return self.kept
 
     def _fix_dir(self, fd: int) -> None:
+        clear_planted_xattrs(fd)
         st = os.fstat(fd)
         if stat.S_IMODE(st.st_mode) != 0o755:
             os.fchmod(fd, 0o755)
@@ -263,6 +264,23 @@ class TreeSync:
             finally:
                 os.close(fd)
         return Entry(mode, oid, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+PLANTABLE_XATTRS = ("user.", "system.posix_acl_")  # all an unprivileged container can set
+
+
+def clear_planted_xattrs(fd: int) -> None:
+    """Remove the extended attributes and ACLs a container could have set on a kept directory (files
+    are rewritten whole when touched, so theirs go with them); Tamper if any cannot be removed."""
+    try:
+        names = [n for n in os.listxattr(fd) if n.startswith(PLANTABLE_XATTRS)]
+    except OSError:  # a filesystem without xattrs: nothing could have been planted
+        return
+    for name in names:
+        try:
+            os.removexattr(fd, name)
+        except OSError as exc:
+            raise Tamper("", f"cannot remove extended attribute {name!r}: {exc.strerror}") from None
 
 
 def rmtree_at(parent_fd: int, name: str, rel: str = "", depth: int = 0) -> None:

@@ -272,3 +272,31 @@ def test_two_processes_never_share_a_tree(repo):
     assert sorted(o[0] for o in outs) == ["pool-0", f"run-{'p2' if outs[0][0] == 'pool-0' else 'p1'}"]
     for name, out in zip(("p1", "p2"), outs):
         assert out[1] == str([f"from-{name}"])  # each saw only its own writes
+
+
+def test_pooled_trees_carry_no_xattr_or_acl_over(repo):
+    """Extended attributes (and the ACLs stored in them) a run plants on kept directories and files are
+    gone for the next run on the same pooled tree."""
+    mgr = WorktreeManager(repo, pool_size=1)
+    with mgr.checkout("r1") as wt:
+        first = wt.path
+        (wt.path / "sub").mkdir()
+        (wt.path / "sub" / "keep.txt").write_text("k\n")
+    with mgr.checkout("r1b") as wt:
+        pass
+    planted = {first: "user.planted", first / "app.py": "user.note"}
+    with mgr.checkout("r2") as wt:
+        assert wt.path == first
+        try:
+            for path, name in planted.items():
+                os.setxattr(path, name, b"from the last run")
+        except OSError as exc:
+            pytest.skip(f"this filesystem takes no user xattrs: {exc}")
+        acl = bytes.fromhex("02000000" "0100070000000000" "04000500" "00000000" "10000500" "00000000"
+                            "20000500" "00000000")  # a minimal access ACL (u::rwx g::r-x o::r-x)
+        os.setxattr(wt.path, "system.posix_acl_default", acl)
+    with mgr.checkout("r3") as wt:
+        assert wt.path == first
+        left = {str(p): [n for n in os.listxattr(p) if n.startswith(("user.", "system.posix_acl"))]
+                for p in (wt.path, wt.path / "app.py")}
+        assert left == {str(wt.path): [], str(wt.path / "app.py"): []}
