@@ -92,7 +92,11 @@ def sandbox_run(
             log_path=run_dir / "output.log",
         )
         result = run_container(spec, on_output=on_output)
-        changes = extract_changes(wt, req.extract)
+        if result.disk_exceeded:  # a run over its cap is never read: nothing of it reaches the object store
+            changes = ChangeSet(base_commit=wt.base_commit, tree=_tree_of(repo, wt.base_commit))
+            say("the run went over its disk cap: its tree was not extracted")
+        else:
+            changes = extract_changes(wt, req.extract)
         branch = wt.branch
     patch_path = None
     if req.keep:
@@ -107,6 +111,12 @@ def sandbox_run(
         run_dir=run_dir,
         patch_path=patch_path,
     )
+
+
+def _tree_of(repo: Path, commit: str) -> str:
+    from sandbox.gitops import rev_parse
+
+    return rev_parse(repo, f"{commit}^{{tree}}")
 
 
 def _default_image(base_image: str) -> str:

@@ -260,3 +260,19 @@ def test_output_log_is_capped_with_a_note(repo, monkeypatch, capsys):
     assert 1024 * 1024 <= size < 1024 * 1024 + 512
     tail = log.read_bytes()[-300:].decode()
     assert "log cap" in tail and "38951424 bytes of output dropped" in tail
+
+
+def test_a_run_over_its_disk_cap_is_never_extracted(repo, monkeypatch, capsys):
+    """Nothing of a run stopped at the cap is read: no change set, and no blob of it in the object store."""
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("CODEX_SANDBOX_LIMITS_DISK_MB", "16")
+    objects_before = subprocess.run(["git", "-C", str(repo), "count-objects", "-v"], capture_output=True,
+                                    text=True, check=True).stdout
+    code = main(["sandbox", "run", "--json", "--image", probe_image(), "--", "sh", "-c",
+                 "echo marker > small.txt; for i in $(seq 1 40); do head -c 4000000 /dev/urandom > big$i; sleep 0.1; done"])
+    data = _json(capsys.readouterr().out)
+    assert code == 1 and data["result"]["disk_exceeded"], data
+    assert data["stats"]["files_added"] == 0 and data["patch"] == ""
+    objects_after = subprocess.run(["git", "-C", str(repo), "count-objects", "-v"], capture_output=True,
+                                   text=True, check=True).stdout
+    assert objects_after == objects_before
