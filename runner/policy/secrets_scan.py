@@ -8,6 +8,7 @@ pragmas (`pragma: allowlist secret`) are NOT honoured: the author of the change 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -165,20 +166,88 @@ def _is_placeholder(value: str, placeholders: Iterable[str]) -> bool:
     return any(p.lower() in low for p in placeholders)
 
 
+# the non-ASCII letters that re's IGNORECASE matches to an ASCII one
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def _fold(text: str) -> str:
+    return text.translate(_FOLD).lower()
+
+
+def _required(items) -> tuple[str, ...] | None:
+    """Literals (folded, 3+ ASCII chars) of which every match of this parsed sequence holds one, or None."""
+    best: tuple[str, ...] | None = None
+
+    def consider(found: tuple[str, ...] | None) -> None:
+        nonlocal best
+        shortest = min(map(len, found)) if found else 0
+        if shortest >= 3 and (best is None or shortest > min(map(len, best))):
+            best = found
+
+    run: list[str] = []
+    for op, av in items:
+        name = op.name
+        if name == "LITERAL" and av < 128:
+            run.append(chr(av))
+            continue
+        consider((_fold("".join(run)),))
+        run = []
+        if name == "SUBPATTERN":
+            consider(_required(av[-1]))
+        elif name == "ATOMIC_GROUP":
+            consider(_required(av))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[0] >= 1:
+            consider(_required(av[2]))
+        elif name == "BRANCH":
+            branches = [_required(b) for b in av[1]]
+            if all(branches):
+                consider(tuple(lit for b in branches if b for lit in b))
+    consider((_fold("".join(run)),))
+    return best
+
+
+def keywords(regex: str) -> tuple[str, ...] | None:
+    """Folded literals of which any match of `regex` contains one (None: no such literal, scan every line).
+
+    Every line a pattern can match holds one of its keywords, so a file whose folded text holds
+    none of them cannot match: that pattern is skipped for the file (a substring test is far
+    cheaper than a regex search per line).
+    """
+    try:
+        from re import _parser
+
+        return _required(_parser.parse(regex))
+    except (ImportError, re.error, AttributeError, IndexError, TypeError, ValueError):
+        return None  # an interpreter whose private parser differs: no prefilter, same results
+
+
+@functools.lru_cache(maxsize=16)
+def _compile(patterns: tuple[tuple[str, str, str], ...]) -> list[tuple[str, str, re.Pattern, tuple | None]]:
+    """(id, description, compiled regex, keywords) of each configured pattern, once per pattern list."""
+    return [(pid, description, re.compile(regex), keywords(regex)) for pid, regex, description in patterns]
+
+
 def pattern_scan(f: StagedFile, policy: SecretsPolicy) -> list[dict]:
-    """The configured regexes over every line of one file."""
-    compiled = [(p, re.compile(p.regex)) for p in policy.patterns]
+    """The configured regexes over every line of one file; a group named `secret` is the value."""
+    text = f.text
+    folded = _fold(text)
+    every = _compile(tuple((p.id, p.regex, p.description) for p in policy.patterns))
+    compiled = [
+        (pid, desc, rx) for pid, desc, rx, keys in every if not keys or any(k in folded for k in keys)
+    ]
     found: list[dict] = []
-    for number, line in enumerate(f.text.splitlines(), start=1):
-        for pattern, rx in compiled:
+    if not compiled:
+        return found
+    for number, line in enumerate(text.splitlines(), start=1):
+        for pid, desc, rx in compiled:
             m = rx.search(line)
             if m:
-                value = m.group(0)
+                value = m.group("secret") if "secret" in rx.groupindex and m.group("secret") else m.group(0)
                 found.append(
                     {
                         "line": number,
-                        "type": pattern.description or pattern.id,
-                        "rule": f"secret.{pattern.id}",
+                        "type": desc or pid,
+                        "rule": f"secret.{pid}",
                         "hash": _hash(value),
                         "hint": _redact(value),
                         "raw": value,

