@@ -79,7 +79,8 @@ def sandbox_run(
     image = req.image or _default_image(req.base_image)
     run_dir = repo / ".codex" / "runs" / "sandbox" / run_id
     ensure_excluded(repo)
-    manager = WorktreeManager(repo, pool_size=req.pool_size)
+    manager = WorktreeManager(repo, pool_size=req.pool_size, disk_cap_mb=req.limits.disk_mb,
+                              disk_cap_mode=req.limits.disk_cap)
     with manager.checkout(run_id, base=req.base, keep=req.keep) as wt:
         say(f"sandbox {run_id}: {image} over {wt.branch} @ {wt.base_commit[:12]}")
         spec = RunSpec(

@@ -112,7 +112,9 @@ class TaskBuilder:
         from sandbox.worktree import WorktreeManager
 
         env, cfg = self.env, self.cfg
-        manager = WorktreeManager(env.root, pool_size=cfg.sandbox.pool_size)
+        limits = cfg.sandbox.limits
+        manager = WorktreeManager(env.root, pool_size=cfg.sandbox.pool_size, disk_cap_mb=limits.disk_mb,
+                                  disk_cap_mode=limits.disk_cap)
         started = time.monotonic()
         with manager.checkout(run.id, base=target) as wt:
             rec.timings["worktree_s"] = round(time.monotonic() - started, 3)
@@ -256,6 +258,7 @@ class TaskBuilder:
             task_tokens_used=used,
             task_token_budget=llm.task_token_budget,
             request_timeout_s=llm.request_timeout_s,
+            allowed_models=llm.models_allowed(),
         )
         docker_host = os.environ.get("DOCKER_HOST")  # the engine the Docker client talks to
         if resolve_placement(llm.gateway, docker_host) == "socket":

@@ -323,6 +323,7 @@ class _Sink:
         self.log = None
         self.cap = cap_bytes
         self.seen = 0
+        self.noted = False
         if log_path is not None:
             Path(log_path).parent.mkdir(parents=True, exist_ok=True)
             self.log = open(log_path, "ab")  # noqa: SIM115 - closed by close() on every path
@@ -338,17 +339,16 @@ class _Sink:
     def write(self, chunk: bytes) -> None:
         room = self.cap - self.seen
         self.seen += len(chunk)
-        if room <= 0:
-            return
-        kept = chunk[:room]
-        if self.log is not None and not self.log.closed:
+        kept = chunk[:max(room, 0)]
+        if kept and self.log is not None and not self.log.closed:
             self.log.write(kept)
             self.log.flush()
-        if self.on_output is not None:
+        if kept and self.on_output is not None:
             text = self.decoder.decode(kept)
             if text:
                 self.on_output(text)
-        if len(chunk) > room:
+        if len(chunk) > room and not self.noted:
+            self.noted = True
             self._note()
 
     @property

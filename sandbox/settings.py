@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -18,6 +20,10 @@ class LimitsConfig(_Strict):
     timeout_s: int = Field(900, ge=1, description="Wall-clock limit of one run; then it is killed.")
     tmpfs_mb: int = Field(512, ge=16, description="Size of the tmpfs mounted at /tmp and $HOME.")
     disk_mb: int = Field(4096, ge=16, description="Cap on what a run may write into its worktree.")
+    disk_cap: Literal["auto", "kernel", "poll"] = Field(
+        "auto", description="How the disk cap holds: kernel (the worktree is its own size-capped filesystem, "
+        "needs root and a loop device), poll (the tree is measured about once a second), auto (kernel where "
+        "possible, else poll).")
     log_mb: int = Field(16, ge=1, description="Cap on each log a run keeps (output, Codex log, events); "
                         "past it the rest is dropped and the log ends with a note saying how much.")
 

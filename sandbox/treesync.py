@@ -55,6 +55,8 @@ class TreeRecord:
     admin_dir: str = ""
     stamp_ns: int = 0
     gitlinks: list[str] = field(default_factory=list)
+    fs_bytes: int = 0  # size of the tree's own capped filesystem (0: the tree is on the host's)
+    fs_cap_bytes: int = 0  # the disk cap that filesystem was sized for
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:

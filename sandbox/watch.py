@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import threading
 import time
@@ -37,22 +38,49 @@ def tree_bytes(root: Path, budget: int = MAX_ENTRIES, stop: threading.Event | No
     return None if walk.truncated else total
 
 
+FULL_MARGIN = 1024 * 1024  # a capped filesystem with less free than this has hit its cap
+FS_INTERVAL_S = 0.1
+
+
 class DiskWatcher:
-    """Polls growth of a workspace about once a second (less often when a walk is slow)."""
+    """Tells when a run reached its disk cap and stops it.
+
+    A workspace that is its own (capped) filesystem cannot outgrow it: the kernel refuses the write,
+    and this only notices that the filesystem is full, from statvfs (unlinked files included). Any
+    other workspace is walked about once a second (less often when a walk is slow): a poll, after the fact.
+    """
 
     def __init__(self, root: Path | None, cap_bytes: int, on_exceed: Callable[[], None]):
         self.root = root
         self.cap = cap_bytes
         self.on_exceed = on_exceed
         self.exceeded = False
+        self.own_fs = root is not None and os.path.ismount(root)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run_fs if self.own_fs else self._run, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop watching; on a capped filesystem, a run that ended exactly at the cap counts as over it."""
         self._stop.set()
+        if self.own_fs and not self.exceeded and self._full():
+            self.exceeded = True
+
+    def _full(self) -> bool:
+        try:
+            st = os.statvfs(self.root)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < FULL_MARGIN
+
+    def _run_fs(self) -> None:
+        while not self._stop.wait(FS_INTERVAL_S):
+            if self._full():
+                self.exceeded = True
+                self.on_exceed()
+                return
 
     def _run(self) -> None:
         baseline = tree_bytes(self.root, stop=self._stop)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from sandbox import capfs
 from sandbox.errors import WorktreeError
 from sandbox.gitcmd import common_git_dir, git_pinned, git_trusted, ls_tree
 from sandbox.labels import repo_id
@@ -92,6 +93,10 @@ class _Slot:
     def lease(self) -> Path:
         return self.root / f"{self.name}.lease"
 
+    @property
+    def image(self) -> Path:
+        return self.root / f"{self.name}.img"
+
 
 class WorktreeManager:
     """Hands out worktrees for runs and takes them back, resetting pooled ones in place."""
@@ -103,12 +108,27 @@ class WorktreeManager:
         state_dir: Path | None = None,
         pool_size: int = 2,
         owner: tuple[int, int] | None | str = "auto",
+        disk_cap_mb: int | None = None,
+        disk_cap_mode: str = "auto",
     ):
         self.repo = Path(repo).resolve()
         self.state_dir = Path(state_dir) if state_dir else state_dir_for(self.repo)
         self.pool_size = max(0, pool_size)
         self.owner = default_owner() if owner == "auto" else owner
         self._git_dir: Path | None = None
+        self.cap_bytes = 0  # > 0: every tree lives on its own filesystem of that much free space
+        self.cap_note = "no disk cap asked for"
+        if disk_cap_mb and disk_cap_mode != "poll":
+            why = capfs.unavailable_reason()
+            if why is None:
+                self.cap_bytes = disk_cap_mb * capfs.MIB
+                self.cap_note = f"kernel-enforced: the tree is its own {disk_cap_mb} MiB-free filesystem"
+            elif disk_cap_mode == "kernel":
+                raise WorktreeError(f"sandbox.disk_cap is 'kernel' but a capped filesystem cannot be made: {why}")
+            else:
+                self.cap_note = f"polled about once a second ({why})"
+        elif disk_cap_mb:
+            self.cap_note = "polled about once a second (sandbox.disk_cap: poll)"
 
     @property
     def root(self) -> Path:
@@ -204,11 +224,14 @@ class WorktreeManager:
 
     def _prepare(self, slot: _Slot, base: str, run_id: str) -> TreeRecord:
         rec = TreeRecord.load(slot.record) if slot.pooled else None
-        fresh = rec is None or slot.lease.exists() or not self._gitfile_ok(slot, rec)
+        fresh = rec is None or slot.lease.exists() or not self._gitfile_ok(slot, rec) or not self._fs_ok(slot, rec)
         _write_lease(slot.lease, run_id, base)  # from here on, a crash means "destroy, don't repair"
         try:
             if fresh:
                 self._destroy(slot, keep_lease=True)
+                return self._create(slot, base)
+            if rec.base != base and self.cap_bytes and not self._fs_fits(rec, base):
+                self._destroy(slot, keep_lease=True)  # the new base needs a bigger filesystem
                 return self._create(slot, base)
             if rec.base != base:
                 target = ls_tree(self.git_dir, base)
@@ -230,6 +253,10 @@ class WorktreeManager:
 
     def _create(self, slot: _Slot, base: str) -> TreeRecord:
         path = slot.path
+        fs_bytes = 0
+        if self.cap_bytes:
+            fs_bytes = capfs.image_size(*self._tree_size(base), self.cap_bytes)
+            capfs.create(slot.image, path, fs_bytes)
         git_trusted(self.repo, "worktree", "add", "--detach", "--no-checkout", str(path), base)
         gitfile = path / ".git"
         st = os.lstat(gitfile)
@@ -246,6 +273,8 @@ class WorktreeManager:
             gitfile_ino=st.st_ino,
             gitfile_ctime_ns=st.st_ctime_ns,
             admin_dir=str(admin),
+            fs_bytes=capfs.mounted_size(path) or 0 if fs_bytes else 0,
+            fs_cap_bytes=self.cap_bytes,
         )
         rec.entries = TreeSync(path, self.git_dir, owner=self.owner).run(target, {})
         rec.gitlinks = [p for p, (mode, _) in target.items() if mode == "160000"]
@@ -274,6 +303,8 @@ class WorktreeManager:
 
     def _destroy(self, slot: _Slot, *, keep_lease: bool = False, prune: bool = True) -> None:
         try:
+            if slot.image.exists() or os.path.ismount(slot.path):
+                capfs.destroy(slot.image, slot.path)  # the whole tree goes with its filesystem
             destroy_tree(slot.path)
         except OSError as exc:
             raise WorktreeError(f"cannot remove worktree {slot.path}: {exc}") from exc
@@ -284,6 +315,29 @@ class WorktreeManager:
                 slot.lease.unlink()
         if prune:
             self._prune()
+
+    def _fs_ok(self, slot: _Slot, rec: TreeRecord) -> bool:
+        """A tree made on its own filesystem still has it mounted; a capped manager wants one sized for its cap."""
+        mounted = capfs.mounted_size(slot.path)
+        if rec.fs_bytes and mounted != rec.fs_bytes:
+            return False  # unmounted (a reboot) or replaced: the directory is not the tree we made
+        if self.cap_bytes:
+            return bool(rec.fs_bytes) and rec.fs_cap_bytes == self.cap_bytes
+        return True
+
+    def _fs_fits(self, rec: TreeRecord, base: str) -> bool:
+        return rec.fs_bytes >= capfs.image_size(*self._tree_size(base), self.cap_bytes)
+
+    def _tree_size(self, base: str) -> tuple[int, int]:
+        """(bytes, files) of a commit's tree, from the object database."""
+        out = git_pinned(self.git_dir, "ls-tree", "-r", "-l", "-z", "--full-tree", base).stdout
+        total = files = 0
+        for rec in out.split(b"\0"):
+            meta = rec.split(b"\t", 1)[0].split()
+            if len(meta) == 4:
+                files += 1
+                total += int(meta[3]) if meta[3].isdigit() else 0
+        return total, files
 
     def _prune(self) -> None:
         git_trusted(self.repo, "worktree", "prune", check=False)
@@ -335,7 +389,7 @@ class WorktreeManager:
 
 
 def _slot_name(p: Path) -> str:
-    for suffix in (".json", ".lease", ".lock"):
+    for suffix in (".json", ".lease", ".lock", ".img"):
         if p.name.endswith(suffix) and not p.is_dir():
             return p.name[: -len(suffix)]
     return p.name

@@ -276,3 +276,31 @@ def test_a_run_over_its_disk_cap_is_never_extracted(repo, monkeypatch, capsys):
     objects_after = subprocess.run(["git", "-C", str(repo), "count-objects", "-v"], capture_output=True,
                                    text=True, check=True).stdout
     assert objects_after == objects_before
+
+
+@pytest.mark.parametrize("flood", [
+    "fallocate -l 1000M big",  # a gigabyte in one call: no poll sees it coming
+    "exec 3>big; rm big; head -c 300000000 /dev/zero >&3",  # an open, unlinked file: no walk ever sees it
+], ids=["fallocate", "unlinked-file"])
+def test_the_kernel_holds_the_disk_cap(repo, monkeypatch, capsys, flood):
+    from ci_support import missing_prerequisite
+
+    from sandbox import capfs
+    from sandbox.worktree import state_dir_for
+
+    if capfs.unavailable_reason():
+        missing_prerequisite(f"a kernel-enforced disk cap needs: {capfs.unavailable_reason()}")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("CODEX_SANDBOX_LIMITS_DISK_MB", "32")
+    monkeypatch.setenv("CODEX_SANDBOX_LIMITS_DISK_CAP", "kernel")
+    main(["sandbox", "run", "--json", "--image", probe_image(), "--", "sh", "-c", f"{flood}; echo rc=$?"])
+    data = _json(capsys.readouterr().out)
+    log = (repo / ".codex" / "runs" / "sandbox" / data["run_id"] / "output.log").read_text()
+    # the kernel refused the write at the cap (or the watcher saw the full filesystem and stopped the run)
+    assert "No space left on device" in log or data["result"]["disk_exceeded"], log
+    if data["result"]["disk_exceeded"]:
+        assert data["stats"]["files_added"] == 0  # stopped at the cap: never extracted
+    images = list((state_dir_for(repo) / "worktrees").glob("*.img"))
+    assert images, "the run's tree was not on its own filesystem"
+    for image in images:  # what the run took of the host's disk: the cap and its slack, not a gigabyte
+        assert os.stat(image).st_blocks * 512 < 64 * 1024 * 1024, image
