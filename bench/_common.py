@@ -25,3 +25,23 @@ def make_repo(path: Path, files: int) -> Path:
     subprocess.run(["git", "-C", str(path), "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", str(path), "commit", "-q", "-m", "bench"], check=True, env=env)
     return path
+
+
+def cli() -> str:
+    """The codex-sandbox entry point of the interpreter running the bench (never a bare name from PATH)."""
+    from sandbox.tools import entry_point
+
+    try:
+        return entry_point("codex-sandbox")
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def tool(name: str) -> str:
+    """A program the product runs, found as the product finds it: beside the interpreter, then on PATH."""
+    from sandbox.tools import require_tool
+
+    try:
+        return require_tool(name)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None

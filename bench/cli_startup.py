@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import cli
 
 TARGET_S = 0.3
 HEAVY = ("openai", "docker", "semgrep", "git", "httpx", "detect_secrets", "cryptography", "aiohttp")
@@ -49,8 +50,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     ns = parser.parse_args()
-    exe = shutil.which("codex-sandbox")
-    entry = [exe] if exe else [sys.executable, "-m", "runner.cli.main"]
+    entry = [cli()]
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
         repo.mkdir()

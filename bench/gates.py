@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import cli, tool
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
 TARGETS = {"500-line": 1.0, "10-line": 0.6}
@@ -147,7 +149,7 @@ def time_cmd(cmd: list[str], cwd: Path) -> float:
 
 def naive(repo: Path) -> dict[str, float]:
     """The scanners' own CLIs over the whole repo, one after another (what a naive gate does)."""
-    semgrep = shutil.which("semgrep")
+    semgrep = tool("semgrep")
     return {
         "semgrep scan (whole repo)": time_cmd(
             [
@@ -163,9 +165,9 @@ def naive(repo: Path) -> dict[str, float]:
             ],
             repo,
         ),
-        "detect-secrets scan (whole repo)": time_cmd([shutil.which("detect-secrets"), "scan", "."], repo),
+        "detect-secrets scan (whole repo)": time_cmd([tool("detect-secrets"), "scan", "."], repo),
         "ruff check (whole repo)": time_cmd(
-            [shutil.which("ruff"), "check", "--no-cache", "--exit-zero", "."], repo
+            [tool("ruff"), "check", "--no-cache", "--exit-zero", "."], repo
         ),
     }
 
@@ -174,7 +176,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    cli = shutil.which("codex-sandbox") or "codex-sandbox"
+    entry = cli()
     with tempfile.TemporaryDirectory(prefix="bench-gates-") as tmp:
         repo = make_repo(Path(tmp))
         tracked = len(git(repo, "ls-files").splitlines())
@@ -193,7 +195,7 @@ def main() -> int:
             warm = [time_engine(repo, cache=True)[0] for _ in range(args.repeat)]
             shutil.rmtree(repo / ".codex")
             cli_times = [
-                time_cmd([cli, "policy", "check", "--staged", "-q"], repo) for _ in range(args.repeat)
+                time_cmd([entry, "policy", "check", "--staged", "-q"], repo) for _ in range(args.repeat)
             ]
             engine = statistics.median(t for t, _, _ in cold)
             best = min(t for t, _, _ in cold)

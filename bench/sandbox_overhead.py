@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import make_repo
+from _common import cli, make_repo, tool
 
 
 def timed(cmd: list[str], cwd: Path | None = None) -> float:
@@ -30,7 +30,7 @@ def timed(cmd: list[str], cwd: Path | None = None) -> float:
 def pick_image() -> str:
     for tag in ("codex-sandbox/codex:latest", "codex-sandbox/base:latest"):
         if (
-            subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=False).returncode
+            subprocess.run([tool("docker"), "image", "inspect", tag], capture_output=True, check=False).returncode
             == 0
         ):
             return tag
@@ -80,8 +80,8 @@ def main() -> None:
         os.environ["XDG_STATE_HOME"] = str(tmp_path / "state")  # keep the pool out of the user's state dir
         small = make_repo(tmp_path / "small", 20)
         large = make_repo(tmp_path / "large", 20_000)
-        sandbox = ["codex-sandbox", "-q", "sandbox", "run", "--image", image, "--", "true"]
-        bare = ["docker", "run", "--rm", image, "true"]
+        sandbox = [cli(), "-q", "sandbox", "run", "--image", image, "--", "true"]
+        bare = [tool("docker"), "run", "--rm", image, "true"]
 
         for cmd, cwd in ((sandbox, small), (bare, None), (sandbox, large)):  # warm-up: pools, page cache
             timed(cmd, cwd)

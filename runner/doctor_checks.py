@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 MIN_FREE_GB = 5.0
+
+
+class ToolInfo(BaseModel):
+    """Where a program the product runs was found (beside the interpreter first, then on PATH)."""
+
+    path: str | None = Field(description="Where it was found; null when missing.")
+    version: str = Field("", description="What it reports as its version.")
+    required: bool = Field(description="Whether the current policy needs it (a missing required tool fails).")
+    used_by: str = Field(description="The checks or commands that run it.")
 
 
 class Check(BaseModel):
@@ -18,6 +29,7 @@ class Check(BaseModel):
     ok: bool
     detail: str
     fix: str | None = None
+    tool: ToolInfo | None = Field(None, description="Set for a program the product runs.")
 
 
 def check_engine() -> Check:
@@ -86,12 +98,98 @@ def check_seccomp(base_image: str) -> Check:
     )
 
 
-def check_git() -> Check:
-    git = shutil.which("git")
-    if git is None:
-        return Check(name="git", ok=False, detail="git not found", fix="install git (apt-get install git)")
-    version = subprocess.run([git, "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    return Check(name="git", ok=True, detail=version)
+@dataclass(frozen=True)
+class Tool:
+    """A program the gates (or other commands) run, and how to get it."""
+
+    name: str
+    used_by: str
+    install: str  # the fix when it is missing
+    module: str = ""  # used in-process: look for the module, not a script
+
+
+def _pip(spec: str) -> str:
+    return f"install it into this interpreter: {sys.executable} -m pip install '{spec}' (or `make install`)"
+
+
+TOOLS = (
+    Tool("git", "every command (worktrees, change sets, merges)", "install git (apt-get install git)"),
+    Tool("semgrep", "security.semgrep (the wrapper, the fallback engine)", _pip("semgrep>=1.80")),
+    Tool("semgrep-core", "security.semgrep (the fast engine, shipped in the semgrep wheel)", _pip("semgrep>=1.80")),
+    Tool("ruff", "quality.lint", _pip("ruff>=0.5")),
+    Tool("detect-secrets", "security.secrets (in-process)", _pip("detect-secrets>=1.5"), module="detect_secrets"),
+    Tool("pip-audit", "security.dependencies.online (online_audit)", _pip("pip-audit")),
+    Tool("docker", "deploy with the compose provider (`docker compose`)", "install the Docker CLI"),
+)
+
+
+def required_tools(policy: Any) -> set[str]:
+    """The tools the policy's enabled checks need (git always)."""
+    sec = policy.security
+    need = {"git"}
+    if sec.semgrep.enabled:
+        need.add("semgrep")
+    if policy.quality.lint.enabled:
+        need.add("ruff")
+    if sec.secrets.enabled and sec.secrets.detect_secrets:
+        need.add("detect-secrets")
+    if sec.dependencies.enabled and sec.dependencies.online_audit:
+        need.add("pip-audit")
+    return need
+
+
+def _locate(tool: Tool) -> tuple[str | None, str]:
+    """(where, version) of one tool."""
+    import importlib.util
+    from importlib.metadata import PackageNotFoundError, version
+
+    from sandbox.tools import find_module, find_tool, install_dirs, tool_version
+
+    if tool.name == "semgrep-core":
+        from runner.policy.semgrep_runner import semgrep_core_path
+
+        path = semgrep_core_path()
+        return path, (tool_version(path, "-version") if path else "")
+    if tool.module:  # imported in-process: the module of this interpreter, its package's version
+        spec = importlib.util.find_spec(tool.module) if find_module(tool.name, tool.module) else None
+        if spec is None or not spec.origin:
+            return None, ""
+        try:
+            return str(Path(spec.origin).parent), f"{tool.name} {version(tool.name)}"
+        except PackageNotFoundError:
+            return str(Path(spec.origin).parent), ""
+    path = find_tool(tool.name)
+    if path is None:
+        return None, ""
+    if Path(path).parent in install_dirs():  # `semgrep --version` takes seconds; its package says the same
+        try:
+            return path, f"{tool.name} {version(tool.name)}"
+        except PackageNotFoundError:
+            pass
+    return path, tool_version(path)
+
+
+def check_tool(tool: Tool, required: bool) -> Check:
+    """Found (where, which version) or missing; a missing required tool fails with its fix."""
+    from sandbox.tools import DISABLE_ENV, is_disabled, missing_reason
+
+    path, ver = _locate(tool)
+    info = ToolInfo(path=path, version=ver, required=required, used_by=tool.used_by)
+    if path is not None:
+        return Check(name=tool.name, ok=True, detail=f"{ver or tool.name} at {path}", tool=info)
+    why = missing_reason(tool.name, tool.module)
+    if not required:
+        return Check(name=tool.name, ok=True, detail=f"{why} (optional: {tool.used_by})", tool=info)
+    fix = f"unset {DISABLE_ENV}" if is_disabled(tool.name) else tool.install
+    return Check(name=tool.name, ok=False, detail=f"{why} (needed by {tool.used_by})", fix=fix, tool=info)
+
+
+def check_tools(policy: Any = None) -> list[Check]:
+    """Every program the gates use, with its version and where it was found."""
+    from runner.policy.config import load_policy_config
+
+    need = required_tools(policy if policy is not None else load_policy_config(None))
+    return [check_tool(t, t.name in need) for t in TOOLS]
 
 
 def check_disk(path: Path) -> Check:
@@ -106,8 +204,10 @@ def check_disk(path: Path) -> Check:
     return Check(name="disk", ok=True, detail=f"{free_gb:.1f} GiB free at {path}")
 
 
-def run_checks(root: Path, base_image: str) -> list[Check]:
-    """All checks; engine-dependent ones are reported failed (not skipped) when the engine is down."""
+def run_checks(root: Path, base_image: str, policy: Any = None) -> list[Check]:
+    """All checks; engine-dependent ones are reported failed (not skipped) when the engine is down.
+
+    `policy` (a PolicyConfig; default: the built-in one) decides which tools are required."""
     engine = check_engine()
     checks = [engine]
     if engine.ok:
@@ -117,5 +217,5 @@ def run_checks(root: Path, base_image: str) -> list[Check]:
             Check(name="images", ok=False, detail="engine unreachable", fix=engine.fix),
             Check(name="seccomp", ok=False, detail="engine unreachable", fix=engine.fix),
         ]
-    checks += [check_git(), check_disk(root)]
+    checks += [*check_tools(policy), check_disk(root)]
     return checks

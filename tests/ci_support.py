@@ -14,3 +14,15 @@ def missing_prerequisite(message: str) -> None:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(reason=message)
+
+
+def cli_path() -> str:
+    """The codex-sandbox entry point of the interpreter running the tests (never a bare name: PATH may
+    hold another install, or none)."""
+    from sandbox.tools import entry_point
+
+    try:
+        return entry_point("codex-sandbox")
+    except FileNotFoundError as exc:
+        missing_prerequisite(str(exc))
+        raise

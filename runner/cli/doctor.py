@@ -10,16 +10,18 @@ from runner.cli.context import get_app
 
 
 def doctor(ctx: typer.Context) -> None:
-    """Check the engine, images, seccomp, git and disk space; each failure names its fix."""
+    """Check the engine, images, seccomp, the tools the gates run (version, where found), git and disk space."""
     from runner.doctor_checks import run_checks
+    from runner.policy.config import load_policy_config
 
     a = get_app(ctx)
     root = a.repo_root(required=False) or Path.cwd()
-    checks = run_checks(root, a.config.sandbox.base_image)
+    checks = run_checks(root, a.config.sandbox.base_image, policy=load_policy_config(a.config))
 
     def human() -> None:
         for c in checks:
-            line = f"{'ok  ' if c.ok else 'FAIL'} {c.name:8} {c.detail}"
+            mark = "FAIL" if not c.ok else ("--  " if c.tool and c.tool.path is None else "ok  ")
+            line = f"{mark} {c.name:14} {c.detail}"
             if c.fix:
                 line += f"  -> fix: {c.fix}"
             a.console.print(line, markup=False)

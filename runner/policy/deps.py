@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from runner.policy.blobs import StagedFile
 from runner.policy.config import ADVISORIES_FILE, DependencyPolicy
-from runner.policy.models import Finding
+from runner.policy.models import CheckRun, Finding
+from sandbox.tools import find_tool, missing_reason
 
 REQ_LINE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(\[[^\]]*\])?\s*(.*)$")
 
@@ -58,15 +59,21 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
+class Unparsable(ValueError):
+    """A dependency file that is not valid JSON/TOML: what it declares cannot be audited."""
+
+
 def parse_deps(path: str, text: str) -> list[Dep]:
-    """Declared dependencies of one file; an unparsable file yields nothing (the linters say why)."""
+    """Declared dependencies of one file; Unparsable when the file is not valid JSON/TOML."""
     name = PurePosixPath(path).name
     out: list[Dep] = []
     if name == "package.json":
         try:
             data = json.loads(text)
-        except ValueError:
-            return []
+        except ValueError as exc:
+            raise Unparsable(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise Unparsable(f"{path}: not a JSON object")
         for section in ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies"):
             for dep, spec in (data.get(section) or {}).items():
                 out.append(Dep("npm", dep, str(spec), path, _line_of(text, f'"{dep}"')))
@@ -76,8 +83,8 @@ def parse_deps(path: str, text: str) -> list[Dep]:
 
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
-            return []
+        except tomllib.TOMLDecodeError as exc:
+            raise Unparsable(f"{path}: not valid TOML ({exc})") from None
         project = data.get("project") or {}
         reqs = list(project.get("dependencies") or [])
         for extra in (project.get("optional-dependencies") or {}).values():
@@ -104,22 +111,41 @@ def _parse_req(req: str, path: str, line: int | None) -> Dep | None:
     return Dep("pypi", m.group(1), m.group(3).strip(), path, line)
 
 
-def changed_deps(files: list[StagedFile]) -> tuple[list[Dep], list[Dep]]:
-    """(new or re-specified deps, of which newly added) over every changed dependency file."""
-    changed: list[Dep] = []
-    added: list[Dep] = []
+@dataclass
+class DepChanges:
+    """What a change does to the declared dependencies."""
+
+    changed: list[Dep] = field(default_factory=list)  # new or re-specified
+    added: list[Dep] = field(default_factory=list)  # of which newly added
+    unparsable: list[str] = field(default_factory=list)  # changed dependency files that could not be read
+
+
+def changed_deps(files: list[StagedFile]) -> DepChanges:
+    """New or re-specified deps over every changed dependency file."""
+    out = DepChanges()
     for f in files:
-        if not is_dependency_file(f.path) or f.binary:
+        if not is_dependency_file(f.path):
             continue
-        old = {d.key: d for d in parse_deps(f.path, f.old.decode("utf-8", "replace"))} if f.old else {}
-        for dep in parse_deps(f.path, f.text):
+        if f.binary:
+            out.unparsable.append(f"{f.path}: binary content")
+            continue
+        try:
+            new = parse_deps(f.path, f.text)
+        except Unparsable as exc:
+            out.unparsable.append(str(exc))
+            continue
+        try:  # an old version that did not parse: every dependency counts as new (fail closed)
+            old = {d.key: d for d in parse_deps(f.path, f.old.decode("utf-8", "replace"))} if f.old else {}
+        except Unparsable:
+            old = {}
+        for dep in new:
             prev = old.get(dep.key)
             if prev is None:
-                added.append(dep)
-                changed.append(dep)
+                out.added.append(dep)
+                out.changed.append(dep)
             elif prev.spec != dep.spec:
-                changed.append(dep)
-    return changed, added
+                out.changed.append(dep)
+    return out
 
 
 def load_advisories(extra: Path | None = None) -> list[dict]:
@@ -170,30 +196,61 @@ def dependency_findings(changed: list[Dep], policy: DependencyPolicy, advisories
     return out
 
 
-def online_audit(changed: list[Dep], policy: DependencyPolicy) -> tuple[str, str]:
-    """(status, note) of the network audit; anything short of a real answer is 'not run'."""
+def dependency_check(changes: DepChanges, policy: DependencyPolicy, advisories: list[dict]) -> CheckRun:
+    """The offline audit; a dependency file it cannot read is `not run`, never a silent pass."""
+    if not policy.enabled:
+        return CheckRun.skipped()
+    found = dependency_findings(changes.changed, policy, advisories)
+    if changes.unparsable:
+        why = "; ".join(changes.unparsable) + ": what it declares was not audited"
+        return CheckRun.not_run("security", "security.dependencies", "deps.unparsable", why, policy.blocking, found)
+    if not changes.changed:
+        return CheckRun.idle("no dependency added or changed")
+    return CheckRun(found)
+
+
+ONLINE = "security.dependencies.online"
+
+
+def online_audit(changed: list[Dep], policy: DependencyPolicy) -> CheckRun:
+    """pip-audit over the pinned Python deps; anything short of its real answer is 'not run'."""
     if not policy.online_audit:
-        return "not run", "online dependency audit disabled (security.dependencies.online_audit)"
-    import shutil
+        return CheckRun.idle("disabled (security.dependencies.online_audit is off)")
     import subprocess
 
-    pinned = [f"{d.name}=={d.pinned_version}" for d in changed if d.ecosystem == "pypi" and d.pinned_version]
-    if not pinned:
-        return "not run", "online audit: no pinned Python dependencies to audit"
-    exe = shutil.which("pip-audit")
+    deps = {normalize("pypi", d.name): d for d in changed if d.ecosystem == "pypi" and d.pinned_version}
+    if not deps:
+        return CheckRun.idle("no pinned Python dependency to audit")
+
+    def failed(why: str) -> CheckRun:
+        return CheckRun.not_run("security", ONLINE, "deps.audit-not-run", why, policy.blocking)
+
+    exe = find_tool("pip-audit")
     if exe is None:
-        return "not run", "online audit: pip-audit is not installed"
+        return failed(missing_reason("pip-audit"))
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as req:
-        req.write("\n".join(pinned) + "\n")
+        req.write("".join(f"{d.name}=={d.pinned_version}\n" for d in deps.values()))
         req.flush()
         try:
             proc = subprocess.run([exe, "-r", req.name, "--no-deps", "--progress-spinner", "off", "-f", "json"],
                                   check=False, capture_output=True, text=True, timeout=30)
         except subprocess.TimeoutExpired:
-            return "not run", "online audit: timed out (network unreachable?)"
-    if proc.returncode not in (0, 1) or not proc.stdout.strip().startswith("{"):
-        return "not run", f"online audit failed: {proc.stderr.strip().splitlines()[-1:] or 'no output'}"
-    vulns = [d for d in json.loads(proc.stdout).get("dependencies", []) if d.get("vulns")]
-    return ("block" if vulns else "pass"), f"online audit: {len(vulns)} vulnerable"
+            return failed("timed out (network unreachable?)")
+    try:
+        data = json.loads(proc.stdout) if proc.returncode in (0, 1) else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return failed(f"pip-audit failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:] or 'no output'}")
+    out = []
+    for item in data.get("dependencies", []):
+        dep = deps.get(normalize("pypi", str(item.get("name", ""))))
+        for vuln in item.get("vulns") or []:
+            out.append(Finding(gate="security", check=ONLINE, rule="deps.known-vulnerable",
+                               file=dep.file if dep else None, line=dep.line if dep else None,
+                               severity="error" if policy.blocking else "warning", blocking=policy.blocking,
+                               message=f"{item.get('name')} {item.get('version')}: {vuln.get('id', 'advisory')} "
+                                       f"(fixed in {', '.join(vuln.get('fix_versions') or []) or 'no release'})"))  # fmt: skip
+    return CheckRun(out, notes=[f"online audit: {len(out)} vulnerabilit{'y' if len(out) == 1 else 'ies'}"])

@@ -2,6 +2,8 @@
 
 Blobs are read from the object DB and written once to a temp dir; semgrep-core and ruff run as
 subprocesses while detect-secrets (the slowest import) runs in this process, side by side.
+No check passes without running: a missing, crashing or silent tool makes its check `not run` with a
+finding that says why, and a check with nothing to look at is `not run` with the reason.
 """
 
 from __future__ import annotations
@@ -14,18 +16,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from runner.errors import PolicyViolation
+from runner.errors import PolicyViolation, RunnerError
 from runner.policy import deps as deps_mod
 from runner.policy.blobs import StagedFile, Staging
 from runner.policy.cache import ResultCache
-from runner.policy.config import BUILTIN_RULES_DIR, PolicyConfig, load_policy_config
-from runner.policy.licenses import license_findings, load_table
-from runner.policy.models import Finding, Override, PolicyReport
-from runner.policy.quality import coverage_findings, lint_findings, start_ruff
+from runner.policy.config import (
+    BUILTIN_RULES_DIR,
+    DependencyPolicy,
+    LicensePolicy,
+    PolicyConfig,
+    load_policy_config,
+)
+from runner.policy.licenses import license_check, load_table
+from runner.policy.models import CheckRun, Finding, Override, PolicyReport
+from runner.policy.quality import coverage_check, lint_check, start_ruff
 from runner.policy.safety import safety_findings
 from runner.policy.secrets_scan import detect_secrets_scan, excluded, secret_findings
-from runner.policy.semgrep_runner import RuleSet, load_rules, run_semgrep
+from runner.policy.semgrep_runner import RuleSet, load_rules, run_semgrep, scannable
 from sandbox.changeset import ChangeSet
+from sandbox.tools import find_module, missing_reason
 
 GATES = ("security", "quality", "safety", "compliance")
 SEVERITY = {"ERROR": "error", "WARNING": "warning", "INFO": "info"}
@@ -55,11 +64,20 @@ def _semgrep_version() -> str:
         return "missing"
 
 
-def _semgrep_findings(root: Path, work: Path, files: list[StagedFile], repo: Path, policy: PolicyConfig,
-                      cache: ResultCache) -> tuple[list[Finding], str, list[str]]:  # fmt: skip
-    """Semgrep over the files not already cached for this blob + rules hash."""
+def _semgrep_check(root: Path, work: Path, texts: list[StagedFile], repo: Path, policy: PolicyConfig,
+                   cache: ResultCache) -> CheckRun:  # fmt: skip
+    """Semgrep over the files some rule applies to, those already cached for this blob + rules hash excepted."""
     sp = policy.security.semgrep
+    if not sp.enabled:
+        return CheckRun.skipped()
+    if not texts:
+        return CheckRun.idle("no changed text file")
     ruleset = policy_rules(repo, policy)
+    if not ruleset.rules:
+        return CheckRun.idle("no semgrep rules (builtin_rules is off and no rules are configured)")
+    files = scannable(texts, ruleset)
+    if not files:
+        return CheckRun.idle("no changed text file in a language the rules cover")
     version = _semgrep_version()
     matches: dict[str, list[dict]] = {}
     todo: list[StagedFile] = []
@@ -71,14 +89,15 @@ def _semgrep_findings(root: Path, work: Path, files: list[StagedFile], repo: Pat
             todo.append(f)
         else:
             matches[f.path] = hit
-    status, notes = "pass", []
+    notes: list[str] = []
+    failure, unscanned = "", []
     if todo:
         result = run_semgrep(root, todo, ruleset, work=work, timeout_s=sp.timeout_s)
-        if result.engine == "none" and result.errors:
-            status = "not run"
-            notes.append(f"semgrep did not run: {result.errors[0]}")
+        if result.engine == "none":
+            failure = result.errors[0] if result.errors else "no semgrep engine answered"
         else:
             notes.extend(f"semgrep: {e}" for e in result.errors[:5])
+            unscanned = result.unscanned
             for f in todo:
                 found = result.matches.get(f.path, [])
                 matches[f.path] = found
@@ -95,68 +114,124 @@ def _semgrep_findings(root: Path, work: Path, files: list[StagedFile], repo: Pat
             findings.append(Finding(gate="security", check="security.semgrep", rule=f"semgrep.{m['rule']}",
                                     file=path, line=m["line"], severity=sev, blocking=block, pre_existing=pre,
                                     message=m["message"]))  # fmt: skip
-    if status == "not run":
-        findings.append(Finding(gate="security", check="security.semgrep", rule="semgrep.not-run",
-                                severity="error", blocking=sp.blocking, message=notes[-1]))  # fmt: skip
-    return findings, status, notes
+    if failure:
+        return CheckRun.not_run("security", "security.semgrep", "semgrep.not-run", failure, sp.blocking, findings)
+    if unscanned:  # a file the engine gave up on was not checked: one finding each, the check did not run
+        why = f"semgrep gave up on {len(unscanned)} file(s) (timeout or memory): {', '.join(unscanned[:5])}"
+        findings += [Finding(gate="security", check="security.semgrep", rule="semgrep.not-run", file=path,
+                             severity="error" if sp.blocking else "warning", blocking=sp.blocking,
+                             message="semgrep gave up on this file (timeout or memory); it was not checked")
+                     for path in unscanned]  # fmt: skip
+        return CheckRun(findings, status="not run", why=why, failed=True, notes=notes)
+    return CheckRun(findings, notes=notes)
 
 
-def _secrets_gate(texts: list[StagedFile], policy: PolicyConfig, cache: ResultCache, gates: dict, notes: list) -> list[Finding]:
+def _secrets_check(texts: list[StagedFile], policy: PolicyConfig, cache: ResultCache) -> CheckRun:
     """detect-secrets (skipped for files no plugin could match) plus the configured patterns."""
     sp = policy.security.secrets
     if not sp.enabled:
-        gates["security.secrets"] = "skipped"
-        return []
+        return CheckRun.skipped()
     scan = [f for f in texts if not excluded(f.path, sp.exclude_paths)]
-    found: list[Finding] = []
-    ds = None
-    if sp.detect_secrets and scan:
-        try:
-            ds = detect_secrets_scan(scan, sp, cache)
-        except ImportError as exc:
-            notes.append(f"detect-secrets unavailable ({exc}); configured patterns only")
-            found.append(Finding(gate="security", check="security.secrets", rule="secret.scanner-missing",
-                                 severity="error", blocking=sp.blocking, message="detect-secrets is not installed"))  # fmt: skip
-    found += secret_findings(scan, sp, ds)
-    gates["security.secrets"] = _status_of(found)
-    return found
+    if not scan:
+        return CheckRun.idle("no text file to scan" + (" (every one is in exclude_paths)" if texts else ""))
+    if not sp.detect_secrets and not sp.patterns:
+        return CheckRun.idle("no scanner configured (detect_secrets is off and there are no patterns)")
+    ds, why, rule = None, "", "secret.scanner-missing"
+    if sp.detect_secrets:
+        if not find_module("detect-secrets", "detect_secrets"):
+            why = missing_reason("detect-secrets", "detect_secrets")
+        else:
+            try:
+                ds = detect_secrets_scan(scan, sp, cache)
+            except ImportError as exc:
+                why = f"detect-secrets could not be imported ({exc})"
+            except Exception as exc:  # noqa: BLE001 - the patterns still run; the check says it did not
+                why, rule = f"detect-secrets failed: {type(exc).__name__}: {exc}", "secret.scanner-failed"
+    found = secret_findings(scan, sp, ds)
+    if why:
+        return CheckRun.not_run("security", "security.secrets", rule, f"{why}; configured patterns only",
+                                sp.blocking, found)  # fmt: skip
+    return CheckRun(found)
 
 
-def _dependency_gates(repo: Path, files: list[StagedFile], policy: PolicyConfig, gates: dict, notes: list) -> list[Finding]:
-    """Dependency audit (security) and licences of new dependencies (compliance)."""
-    found: list[Finding] = []
-    changed, added = deps_mod.changed_deps(files)
-    dp = policy.security.dependencies
-    if dp.enabled:
-        extra = repo / dp.advisories if dp.advisories else None
-        dep_f = deps_mod.dependency_findings(changed, dp, deps_mod.load_advisories(extra))
-        found += dep_f
-        gates["security.dependencies"] = _status_of(dep_f)
-        online, note = deps_mod.online_audit(changed, dp) if changed else ("not run", "no dependency changes")
-        gates["security.dependencies.online"] = online
-        if note and changed:
-            notes.append(note)
-    else:
-        gates["security.dependencies"] = "skipped"
-    lp = policy.compliance.licenses
-    if lp.enabled:
-        lic_f, unknown = license_findings(added, lp, load_table(repo / lp.table if lp.table else None))
-        found += lic_f
-        status = _status_of(lic_f)
-        # nothing could be checked offline: say so rather than "warn" or "pass"
-        gates["compliance.licenses"] = "not run" if added and unknown == len(added) and status != "block" else status
-    else:
-        gates["compliance.licenses"] = "skipped"
-    return found
+def _offline_check(repo: Path, changes: deps_mod.DepChanges, dp: DependencyPolicy) -> CheckRun:
+    extra = repo / dp.advisories if dp.advisories else None
+    return deps_mod.dependency_check(changes, dp, deps_mod.load_advisories(extra) if dp.enabled else [])
 
 
-def _status_of(findings: Iterable[Finding]) -> str:
-    items = list(findings)
-    if any(f.blocking and not f.overridden for f in items):
+def _license_check(repo: Path, changes: deps_mod.DepChanges, lp: LicensePolicy) -> CheckRun:
+    if not lp.enabled:
+        return CheckRun.skipped()
+    return license_check(changes.added, lp, load_table(repo / lp.table if lp.table else None))
+
+
+def _online_check(changes: deps_mod.DepChanges, dp: DependencyPolicy) -> CheckRun:
+    if not dp.enabled:
+        return CheckRun.skipped()
+    if not changes.changed:
+        return CheckRun.idle("no dependency added or changed")
+    return deps_mod.online_audit(changes.changed, dp)
+
+
+def _dependency_runs(repo: Path, files: list[StagedFile], policy: PolicyConfig) -> dict[str, CheckRun]:
+    """Dependency audit, offline and online (security), and licences of new dependencies (compliance)."""
+    dp, lp = policy.security.dependencies, policy.compliance.licenses
+    try:
+        changes = deps_mod.changed_deps(files)
+    except Exception as exc:  # noqa: BLE001 - recorded as `not run` with a finding, never a "pass"
+        return {check: _crashed(check, blocking, exc) if enabled else CheckRun.skipped()
+                for check, enabled, blocking in (("security.dependencies", dp.enabled, dp.blocking),
+                                                 ("security.dependencies.online", dp.enabled, dp.blocking),
+                                                 ("compliance.licenses", lp.enabled, lp.blocking))}  # fmt: skip
+    return {
+        "security.dependencies": _guard("security.dependencies", dp.blocking, _offline_check, repo, changes, dp),
+        "security.dependencies.online": _guard("security.dependencies.online", dp.blocking, _online_check, changes, dp),
+        "compliance.licenses": _guard("compliance.licenses", lp.blocking, _license_check, repo, changes, lp),
+    }
+
+
+NOT_RUN_RULE = {"security.secrets": "secret.not-run", "security.semgrep": "semgrep.not-run",
+                "security.dependencies": "deps.not-run", "security.dependencies.online": "deps.audit-not-run",
+                "quality.lint": "lint.not-run", "compliance.licenses": "license.not-run", "safety": "safety.not-run"}  # fmt: skip
+
+
+def _crashed(check: str, blocking: bool, exc: Exception) -> CheckRun:
+    why = f"crashed: {type(exc).__name__}: {exc}"
+    return CheckRun.not_run(check.split(".")[0], check, NOT_RUN_RULE[check], why, blocking)
+
+
+def _guard(check: str, blocking: bool, fn: Any, *args: Any) -> CheckRun:
+    """Run one check; a check that crashed did not run, and says why (a bad config still raises)."""
+    try:
+        return fn(*args)
+    except RunnerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded as `not run` with a finding, never a "pass"
+        return _crashed(check, blocking, exc)
+
+
+def _safety_check(changes: ChangeSet, policy: PolicyConfig, target_files: list[str] | None,
+                  unsafe: list[str]) -> CheckRun:  # fmt: skip
+    if not policy.safety.enabled:
+        return CheckRun.skipped()
+    return CheckRun(safety_findings(changes, policy.safety, target_files, unsafe))
+
+
+def gate_status(gate: str, checks: dict[str, str], runs: dict[str, CheckRun], findings: list[Finding]) -> str:
+    """One gate from its checks: block > not run > warn > pass.
+
+    A check that could not run (its tool missing or failing) keeps its gate from reading `pass` or
+    `warn`; one that had nothing to look at (no Python file, no dependency change) does not count. A
+    gate whose checks all had nothing to look at is `not run`; one whose checks are all off is `skipped`.
+    """
+    mine = {c: s for c, s in checks.items() if c.split(".")[0] == gate and c in runs}
+    counted = {s for c, s in mine.items() if not (s == "not run" and not runs[c].failed)}
+    if "block" in counted or any(f.gate == gate and f.blocking and not f.overridden for f in findings):
         return "block"
-    if any(not f.pre_existing for f in items):
-        return "warn"
-    return "pass"
+    for status in ("not run", "warn", "pass"):
+        if status in counted:
+            return status
+    return "not run" if "not run" in mine.values() else "skipped"
 
 
 def _normalize_overrides(overrides: Iterable[Any]) -> list[Override]:
@@ -204,58 +279,50 @@ def evaluate_changes(
     policy = load_policy_config(config)
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    findings: list[Finding] = []
-    gates: dict[str, str] = {}
-    notes: list[str] = []
+    runs: dict[str, CheckRun] = {}
     cache = ResultCache(repo, enabled=use_cache)
-    sec = policy.security
+    sec, lint_policy = policy.security, policy.quality.lint
     with Staging(repo, changes) as st:
         timings["stage"] = time.perf_counter() - started
         texts = st.text_files()
-        ruff_proc = start_ruff(st.root, texts, policy.quality.lint)
+        ruff = start_ruff(st.root, texts, lint_policy)
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 # semgrep-core and ruff run as subprocesses while this thread does the Python-side gates
-                sg_future = pool.submit(_semgrep_findings, st.root, st.work, texts, repo, policy, cache) if (
-                    sec.semgrep.enabled and texts) else None  # fmt: skip
+                sg_future = pool.submit(_guard, "security.semgrep", sec.semgrep.blocking, _semgrep_check,
+                                        st.root, st.work, texts, repo, policy, cache)  # fmt: skip
                 t = time.perf_counter()
-                findings += _secrets_gate(texts, policy, cache, gates, notes)
+                runs["security.secrets"] = _guard("security.secrets", sec.secrets.blocking, _secrets_check,
+                                                  texts, policy, cache)  # fmt: skip
                 timings["secrets"] = time.perf_counter() - t
                 t = time.perf_counter()
-                findings += _dependency_gates(repo, st.files, policy, gates, notes)
+                runs.update(_dependency_runs(repo, st.files, policy))
                 timings["deps"] = time.perf_counter() - t
-                safety = safety_findings(changes, policy.safety, target_files, st.unsafe)
-                findings += safety
-                gates["safety"] = _status_of(safety) if policy.safety.enabled else "skipped"
-                gates["quality.coverage"], cov = coverage_findings(coverage, policy.quality.coverage)
-                findings += cov
+                runs["safety"] = _guard("safety", policy.safety.blocking, _safety_check, changes, policy,
+                                        target_files, st.unsafe)  # fmt: skip
+                runs["quality.coverage"] = coverage_check(coverage, policy.quality.coverage)
                 t = time.perf_counter()
-                if sg_future is not None:
-                    sg_f, sg_status, sg_notes = sg_future.result()
-                    findings += sg_f
-                    notes += sg_notes
-                    gates["security.semgrep"] = sg_status if sg_status == "not run" else _status_of(sg_f)
-                else:
-                    gates["security.semgrep"] = "skipped" if not sec.semgrep.enabled else "pass"
+                runs["security.semgrep"] = sg_future.result()
                 timings["semgrep_wait"] = time.perf_counter() - t
-            lint = lint_findings(ruff_proc, st.root, texts, policy.quality.lint)
+            runs["quality.lint"] = _guard("quality.lint", lint_policy.blocking, lint_check, ruff, st.root, texts,
+                                          lint_policy)  # fmt: skip
         finally:
-            if ruff_proc is not None and ruff_proc.poll() is None:
-                ruff_proc.kill()
-                ruff_proc.wait()
-        findings += lint
-        gates["quality.lint"] = _status_of(lint) if policy.quality.lint.enabled else "skipped"
+            ruff.stop()
+    findings = [f for run in runs.values() for f in run.findings]
+    notes = [n for run in runs.values() for n in run.notes]
     records, override_notes = apply_overrides(findings, overrides)
     notes += override_notes
+    gates = {check: run.result for check, run in runs.items()}
     for check in list(gates):
         if gates[check] == "block" and not any(f.check == check and f.blocking and not f.overridden for f in findings):
             gates[check] = "warn"
     for gate in GATES:
-        gates[gate] = _worst([v for k, v in gates.items() if k.split(".")[0] == gate])
+        gates[gate] = gate_status(gate, gates, runs, findings)
     decision = "block" if any(f.blocking and not f.overridden for f in findings) else (
         "warn" if any(not f.pre_existing for f in findings) else "pass")  # fmt: skip
     timings["total"] = time.perf_counter() - started
     report = PolicyReport(decision=decision, findings=_sorted(findings), gates=dict(sorted(gates.items())),
+                          not_run={c: r.why for c, r in sorted(runs.items()) if r.status == "not run"},
                           overrides=records, notes=notes, timings={k: round(v, 4) for k, v in timings.items()},
                           policy_digest=policy.digest())  # fmt: skip
     if records:
@@ -268,13 +335,6 @@ def evaluate_range(repo: Path, base: str, head: str = "HEAD", **kwargs: Any) -> 
     from runner.policy.gitchanges import diff_changeset
 
     return evaluate_changes(repo, diff_changeset(Path(repo), f"{base}..{head}"), **kwargs)
-
-
-def _worst(statuses: list[str]) -> str:
-    for s in ("block", "warn", "pass", "not run"):
-        if s in statuses:
-            return s
-    return "skipped"
 
 
 def _sorted(findings: list[Finding]) -> list[Finding]:

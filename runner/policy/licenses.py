@@ -7,7 +7,7 @@ from pathlib import Path
 
 from runner.policy.config import LICENSES_FILE, LicensePolicy
 from runner.policy.deps import Dep, normalize
-from runner.policy.models import Finding
+from runner.policy.models import CheckRun, Finding
 
 # Common free-text licence names (package metadata, classifiers) -> SPDX ids.
 ALIASES = {
@@ -88,3 +88,18 @@ def license_findings(added: list[Dep], policy: LicensePolicy, table: dict[str, s
                                file=dep.file, line=dep.line, severity="error" if policy.blocking else "warning",
                                blocking=policy.blocking, message=f"{dep.name}: licence {lic} is not in the allow list"))  # fmt: skip
     return out, unknown
+
+
+def license_check(added: list[Dep], policy: LicensePolicy, table: dict[str, str]) -> CheckRun:
+    """The compliance check; when no new licence could be looked up offline, it did not run."""
+    if not policy.enabled:
+        return CheckRun.skipped()
+    if not added:
+        return CheckRun.idle("no dependency added")
+    found, unknown = license_findings(added, policy, table)
+    run = CheckRun(found)
+    if unknown == len(added) and run.result != "block":
+        # nothing could be checked offline: say so rather than "warn" or "pass"
+        run.status, run.failed = "not run", True
+        run.why = f"the licence of none of the {len(added)} new dependencies is known offline"
+    return run

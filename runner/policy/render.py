@@ -27,6 +27,9 @@ def render_text(report: PolicyReport) -> str:
     if report.findings:
         lines.append("")
     lines.append("checks: " + ", ".join(f"{k}={v}" for k, v in report.gates.items() if "." in k or k == "safety"))
+    for check, why in report.not_run.items():
+        if not any(why in n for n in report.notes):  # a check that failed to run already has its note
+            lines.append(f"not run: {check}: {why}")
     for note in report.notes:
         lines.append(f"note: {note}")
     for ov in report.overrides:
@@ -76,7 +79,8 @@ def to_sarif(report: PolicyReport, *, tool_version: str = "0.1.0") -> dict[str, 
                 "tool": {"driver": {"name": "codex-sandbox-policy", "version": tool_version,
                                     "rules": list(rules.values())}},
                 "results": results,
-                "properties": {"decision": report.decision, "gates": report.gates, "overrides": report.overrides},
+                "properties": {"decision": report.decision, "gates": report.gates, "notRun": report.not_run,
+                               "overrides": report.overrides},
             }
         ],
     }

@@ -12,12 +12,12 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from runner.policy.blobs import StagedFile
+from sandbox.tools import find_tool, is_disabled, missing_reason
 
 # language names in rules -> semgrep-core analyzer names
 LANG_ALIASES = {
@@ -44,13 +44,16 @@ def analyzer_for(path: str) -> str | None:
 
 
 def semgrep_core_path() -> str | None:
-    """The semgrep-core binary shipped in the semgrep wheel (found without importing semgrep)."""
+    """The semgrep-core binary shipped in the semgrep wheel (found without importing semgrep), else
+    beside the interpreter or on PATH."""
+    if is_disabled("semgrep-core"):
+        return None
     spec = importlib.util.find_spec("semgrep")
     if spec and spec.origin:
         candidate = Path(spec.origin).parent / "bin" / "semgrep-core"
         if os.access(candidate, os.X_OK):
             return str(candidate)
-    return shutil.which("semgrep-core")
+    return find_tool("semgrep-core")
 
 
 @dataclass
@@ -117,6 +120,12 @@ class SemgrepResult:
     matches: dict[str, list[dict]]
     engine: str  # semgrep-core | semgrep | cache | none
     errors: list[str] = field(default_factory=list)
+    unscanned: list[str] = field(default_factory=list)  # files the engine gave up on (timeout, memory)
+
+
+# Errors after which some rule was not evaluated on the file at all (a syntax error still leaves a
+# partial parse that rules match against, and ruff reports it).
+GAVE_UP = {"Timeout", "Out of memory", "Stack overflow", "Fixpoint timeout", "Internal matching error"}
 
 
 def _targets(files: list[StagedFile], analyzers: set[str]) -> list[tuple[str, str]]:
@@ -131,6 +140,16 @@ def _targets(files: list[StagedFile], analyzers: set[str]) -> list[tuple[str, st
     return pairs
 
 
+def scannable(files: list[StagedFile], ruleset: RuleSet) -> list[StagedFile]:
+    """The files some rule of `ruleset` applies to (by language, or any file for generic rules)."""
+    analyzers = ruleset.analyzers
+    return [f for f in files if _targets([f], analyzers)]
+
+
+def _tail(text: str) -> str:
+    return " ".join((text or "").strip().splitlines()[-3:])[:300] or "no output"
+
+
 def _parse_core_output(stdout: str) -> dict:
     start = stdout.find("{")
     if start < 0:
@@ -138,7 +157,7 @@ def _parse_core_output(stdout: str) -> dict:
     return json.loads(stdout[start:])
 
 
-def _collect(data: dict) -> tuple[dict[str, list[dict]], list[str]]:
+def _collect(data: dict, engine: str) -> SemgrepResult:
     matches: dict[str, list[dict]] = {}
     for res in data.get("results", []):
         extra = res.get("extra", {})
@@ -155,7 +174,9 @@ def _collect(data: dict) -> tuple[dict[str, list[dict]], list[str]]:
         " ".join(f"{e.get('path') or 'rules'}: {e.get('type', '')} {str(e.get('message', ''))[:200]}".split())
         for e in data.get("errors", [])
     ]
-    return matches, errors
+    gave_up = sorted({str(e["path"]) for e in data.get("errors", []) if e.get("path") and
+                      (e.get("type") if isinstance(e.get("type"), str) else "") in GAVE_UP})  # fmt: skip
+    return SemgrepResult(matches=matches, engine=engine, errors=errors, unscanned=gave_up)
 
 
 def run_semgrep(
@@ -171,6 +192,7 @@ def run_semgrep(
     rules_file = work / "rules.json"
     rules_file.write_text(json.dumps({"rules": ruleset.rules}))
     core = semgrep_core_path()
+    core_error = ""
     if core:
         targets_file = work / "targets.json"
         targets = [
@@ -180,27 +202,42 @@ def run_semgrep(
         targets_file.write_text(json.dumps(["Targets", targets]))
         cmd = [core, "-json", "-rules", str(rules_file), "-targets", str(targets_file),
                "-timeout", "5", "-timeout_threshold", "3", "-max_memory", "0", "-fast"]  # fmt: skip
+        # any failure falls through to the wrapper, which is slower but validates everything
         try:
             proc = subprocess.run(cmd, cwd=root, check=False, capture_output=True, text=True, timeout=timeout_s,
                                   env={**os.environ, **OFFLINE_ENV})  # fmt: skip
             if proc.returncode == 0:
-                matches, errors = _collect(_parse_core_output(proc.stdout))
-                return SemgrepResult(matches=matches, engine="semgrep-core", errors=errors)
-        except (subprocess.TimeoutExpired, ValueError, KeyError):
-            pass  # fall through to the wrapper, which is slower but validates everything
-    return _run_wrapper(root, sorted({p for p, _ in pairs}), rules_file, timeout_s)
+                return _collect(_parse_core_output(proc.stdout), "semgrep-core")
+            core_error = f"semgrep-core failed (exit {proc.returncode}): {_tail(proc.stderr)}"
+        except subprocess.TimeoutExpired:
+            core_error = f"semgrep-core timed out after {timeout_s:g} s"
+        except (OSError, ValueError, KeyError) as exc:
+            core_error = f"semgrep-core failed: {type(exc).__name__}: {exc}"
+    result = _run_wrapper(root, sorted({p for p, _ in pairs}), rules_file, timeout_s)
+    if result.engine == "none" and core_error:
+        result.errors[:1] = [f"{core_error}; {result.errors[0]}" if result.errors else core_error]
+    return result
 
 
 def _run_wrapper(root: Path, paths: list[str], rules_file: Path, timeout_s: float) -> SemgrepResult:
-    exe = shutil.which("semgrep")
+    exe = find_tool("semgrep")
     if exe is None:
-        return SemgrepResult(matches={}, engine="none", errors=["semgrep is not installed"])
+        return SemgrepResult(matches={}, engine="none", errors=[missing_reason("semgrep")])
     cmd = [exe, "scan", "--config", str(rules_file), "--json", "--metrics=off", "--disable-version-check",
            "--no-git-ignore", "--disable-nosem", "--quiet", "--", *paths]  # fmt: skip
     try:
         proc = subprocess.run(cmd, cwd=root, check=False, capture_output=True, text=True, timeout=timeout_s + 30,
                               env={**os.environ, **OFFLINE_ENV})  # fmt: skip
-        matches, errors = _collect(json.loads(proc.stdout))
-    except (subprocess.TimeoutExpired, ValueError) as exc:
-        return SemgrepResult(matches={}, engine="none", errors=[f"semgrep failed: {exc}"])
-    return SemgrepResult(matches=matches, engine="semgrep", errors=errors)
+    except subprocess.TimeoutExpired:
+        return SemgrepResult(matches={}, engine="none", errors=[f"semgrep timed out after {timeout_s + 30:g} s"])
+    except OSError as exc:
+        return SemgrepResult(matches={}, engine="none", errors=[f"semgrep could not start: {exc}"])
+    # exit 2 with a JSON report still has results: only a missing or unreadable report is a failure
+    try:
+        data = json.loads(proc.stdout)
+        if isinstance(data, dict) and isinstance(data.get("results"), list):
+            return _collect(data, "semgrep")
+    except (ValueError, KeyError):
+        pass
+    return SemgrepResult(matches={}, engine="none",
+                         errors=[f"semgrep gave no report (exit {proc.returncode}): {_tail(proc.stderr)}"])  # fmt: skip

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ci_support import cli_path
 
 from runner.cli.main import main
 from sandbox import labels as lbl
@@ -50,7 +51,7 @@ def _running(repo: Path) -> bool:
 @pytest.mark.parametrize(("sig", "flags"), [(signal.SIGINT, []), (signal.SIGTERM, ["--json"])])
 def test_interrupt_mid_run_is_one_error_line_and_exit_130(repo, sig, flags):
     proc = subprocess.Popen(
-        ["codex-sandbox", *flags, "sandbox", "run", "--image", probe_image(), "--", "sleep", "30"],
+        [cli_path(), *flags, "sandbox", "run", "--image", probe_image(), "--", "sleep", "30"],
         cwd=repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

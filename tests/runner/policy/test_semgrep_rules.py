@@ -11,6 +11,7 @@ import pytest
 
 from runner.policy.config import BUILTIN_RULES_DIR
 from runner.policy.semgrep_runner import load_rules, rule_files
+from sandbox.tools import DISABLE_ENV, require_tool
 from tests.runner.policy.policy_support import check_staged
 
 ANNOTATION = re.compile(r"(?://|#)\s*(ruleid|ok):\s*([\w\-, ]+)")
@@ -68,7 +69,7 @@ def test_semgrep_rule_test_format_passes():
     """semgrep's own rule-test runner (`semgrep --test`) agrees, offline."""
     env = {**os.environ, "SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
     proc = subprocess.run(
-        ["semgrep", "--test", "--metrics=off", "--disable-version-check", str(BUILTIN_RULES_DIR)],
+        [require_tool("semgrep"), "--test", "--metrics=off", "--disable-version-check", str(BUILTIN_RULES_DIR)],
         check=False, capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     tail = (proc.stdout + proc.stderr)[-1500:]
@@ -110,18 +111,17 @@ def test_broken_rule_file_is_one_clear_error(tmp_path, bad):
 
 
 def test_engine_falls_back_to_the_semgrep_cli_without_semgrep_core(repo, monkeypatch):
-    from runner.policy import semgrep_runner
+    from runner.policy.semgrep_runner import semgrep_core_path
 
-    monkeypatch.setattr(semgrep_runner, "semgrep_core_path", lambda: None)
+    monkeypatch.setenv(DISABLE_ENV, "semgrep-core")
+    assert semgrep_core_path() is None
     report = check_staged(repo, {"run.py": "import os\n\n\ndef go(x):\n    os.system(x)\n"}, use_cache=False)
     assert [f.rule for f in report.findings if f.check == "security.semgrep"] == ["semgrep.python-os-system"]
 
 
 def test_no_semgrep_at_all_fails_closed(repo, monkeypatch):
-    from runner.policy import semgrep_runner
-
-    monkeypatch.setattr(semgrep_runner, "semgrep_core_path", lambda: None)
-    monkeypatch.setattr(semgrep_runner.shutil, "which", lambda name: None)
+    monkeypatch.setenv(DISABLE_ENV, "semgrep")  # the wrapper and the semgrep-core its wheel ships
     report = check_staged(repo, {"clean.py": "X = 1\n"}, use_cache=False)
-    assert report.gates["security.semgrep"] == "not run"
+    assert report.gates["security.semgrep"] == "not run" and report.gates["security"] == "block"
     assert report.decision == "block" and [f.rule for f in report.blocking] == ["semgrep.not-run"]
+    assert "semgrep is disabled" in report.not_run["security.semgrep"]
