@@ -145,20 +145,49 @@ def detect_secrets_scan(files: list[StagedFile], policy: SecretsPolicy, cache: R
     config = {"plugins_used": plugins, "filters_used": [{"path": p} for p in DS_FILTERS]}
     with _DS_LOCK, transient_settings(config):
         for f, key in todo:
-            found = [
-                {
-                    "line": s.line_number,
+            target, origin = _windowed(f)
+            found, seen = [], set()
+            for s in scan_file(str(target)):
+                line = origin[s.line_number - 1] if origin and s.line_number <= len(origin) else s.line_number
+                if (line, s.type, s.secret_hash) in seen:
+                    continue  # the same secret in two overlapping windows
+                seen.add((line, s.type, s.secret_hash))
+                found.append({
+                    "line": line,
                     "type": s.type,
                     "hash": s.secret_hash,
                     "hint": _redact(s.secret_value or ""),
                     "placeholder": _is_placeholder(s.secret_value or "", policy.placeholders)
                     or (s.type == "Secret Keyword" and bool(PLAIN_WORD.fullmatch(s.secret_value or ""))),
-                }
-                for s in scan_file(str(f.staged_path))
-            ]
+                })
             cache.put(key, found)
             out[f.path] = found
     return out
+
+
+# detect-secrets' line plugins cost more than linear time in a line's length (a 256 KB one-line file
+# took over a minute): long lines are scanned as overlapping windows instead, each on a line of its own.
+# The configured patterns still see every line whole.
+LONG_LINE = 4096
+WINDOW_OVERLAP = 512
+
+
+def _windowed(f: StagedFile) -> tuple[Path, list[int] | None]:
+    """The file detect-secrets should scan, and each of its lines' line number in the original (None: same)."""
+    lines = f.text.split("\n")
+    if all(len(line) <= LONG_LINE for line in lines):
+        return f.staged_path, None
+    out: list[str] = []
+    origin: list[int] = []
+    step = LONG_LINE - WINDOW_OVERLAP
+    for number, line in enumerate(lines, 1):
+        starts = range(0, max(len(line) - WINDOW_OVERLAP, 1), step) if len(line) > LONG_LINE else [0]
+        for start in starts:
+            out.append(line[start:start + LONG_LINE])
+            origin.append(number)
+    target = f.staged_path.with_name(f".windows-{f.staged_path.name}")  # same suffix: same file-type handling
+    target.write_text("\n".join(out), encoding="utf-8")
+    return target, origin
 
 
 def _is_placeholder(value: str, placeholders: Iterable[str]) -> bool:
