@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 
@@ -45,3 +47,16 @@ def tool(name: str) -> str:
         return require_tool(name)
     except FileNotFoundError as exc:
         raise SystemExit(str(exc)) from None
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str):
+    """A temporary directory that is also the bench's XDG_STATE_HOME parent; capped worktree
+    filesystems mounted under it are unmounted before it is removed."""
+    from sandbox.capfs import unmount_below
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            yield tmp
+        finally:
+            unmount_below(Path(tmp))

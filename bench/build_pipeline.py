@@ -14,9 +14,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import scratch_dir
 
 STEPS = ("worktree_s", "codex_s", "extract_s", "gates_s", "commit_s", "merge_s", "total_s")
 
@@ -34,7 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
-    with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
+    with scratch_dir("bench-build-") as tmp:
         os.environ["XDG_STATE_HOME"] = str(Path(tmp) / "state")  # worktrees of this bench stay in tmp
         from runner.build_model import BuildEnv
         from runner.config import load_config

@@ -11,11 +11,10 @@ import argparse
 import os
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from _common import cli, make_repo, tool
+from _common import cli, make_repo, scratch_dir, tool
 
 
 def timed(cmd: list[str], cwd: Path | None = None) -> float:
@@ -75,7 +74,7 @@ def main() -> None:
     ap.add_argument("--image", default=None, help="Image for both (default: the codex image, else base).")
     args = ap.parse_args()
     image = args.image or pick_image()
-    with tempfile.TemporaryDirectory(prefix="codex-bench-") as tmp:
+    with scratch_dir("codex-bench-") as tmp:
         tmp_path = Path(tmp)
         os.environ["XDG_STATE_HOME"] = str(tmp_path / "state")  # keep the pool out of the user's state dir
         small = make_repo(tmp_path / "small", 20)

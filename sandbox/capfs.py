@@ -88,3 +88,20 @@ def _run(cmd: list[str], what: str) -> None:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise WorktreeError(f"{what}: {tail[0]}")
+
+
+def unmount_below(top: Path) -> int:
+    """Unmount every capped tree under `top` (a scratch state dir being thrown away); returns how many."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return 0
+    prefix = str(Path(top).resolve()) + "/"
+    done = 0
+    for line in mounts:
+        fields = line.split()
+        point = fields[1].replace("\\040", " ") if len(fields) > 1 else ""
+        if point.startswith(prefix):
+            subprocess.run([_tool("umount"), "-l", point], capture_output=True, check=False)
+            done += 1
+    return done

@@ -50,20 +50,9 @@ def _isolated_home(tmp_path_factory, monkeypatch):
         if name.startswith("CODEX_"):
             monkeypatch.delenv(name, raising=False)
     yield
-    _unmount_below(home)  # pooled worktrees on their own capped filesystems stay mounted by design
+    from sandbox.capfs import unmount_below
 
-
-def _unmount_below(top: Path) -> None:
-    """Unmount what a test left mounted under its home (a real user's pool stays warm; a test's must not)."""
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return
-    prefix = str(top) + "/"
-    for line in mounts:
-        point = line.split()[1].replace("\\040", " ") if len(line.split()) > 1 else ""
-        if point.startswith(prefix):
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    unmount_below(home)  # pooled worktrees on their own capped filesystems stay mounted by design
 
 
 def git(repo: Path, *args: str) -> str:
