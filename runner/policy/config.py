@@ -18,6 +18,7 @@ DEFAULT_POLICY_FILE = POLICIES_DIR / "default.yaml"
 BUILTIN_RULES_DIR = POLICIES_DIR / "semgrep"
 ADVISORIES_FILE = POLICIES_DIR / "advisories.yaml"
 LICENSES_FILE = POLICIES_DIR / "licenses.yaml"
+TRUST_FILE = POLICIES_DIR / "trust.yaml"
 
 
 class _Strict(BaseModel):
@@ -79,12 +80,40 @@ class DependencyPolicy(_Strict):
     online_audit: bool = Field(False, description="Also run pip-audit (needs the network; else 'not run').")
 
 
+class ToolFile(_Strict):
+    """One class of tool-trust files (policies/trust.yaml): paths a program runs or trusts on entry."""
+
+    id: str = Field(description="Short name of the class, shown in findings (e.g. env-loader).")
+    paths: list[str] = Field(description="Case-insensitive names, `dir/` prefixes or path suffixes (fnmatch globs).")
+    lines: str | None = Field(None, description="Regex: only a change adding a matching line counts.")
+    why: str = Field(description="What runs or trusts these files; the finding's message.")
+
+    @field_validator("lines")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        try:
+            re.compile(value or "")
+        except re.error as exc:
+            raise ValueError(f"not a valid regex: {exc}") from None
+        return value
+
+
+class TrustPolicy(_Strict):
+    """Repository-shaped directories, `.git`/`gitdir:` files and tool-trust files in a change."""
+
+    enabled: bool = Field(True, description="Look for files git and other tools would run or trust on entry.")
+    blocking: bool = Field(True, description="Such a file outside the task's target files blocks (else warns).")
+    table: str | None = Field(None, description="Extra tool-trust table (YAML, as policies/trust.yaml), repo-relative.")
+    disabled: list[str] = Field(default_factory=list, description="Ids of tool-trust table entries not applied.")
+
+
 class SecurityPolicy(_Strict):
     """The security gate."""
 
     secrets: SecretsPolicy = Field(default_factory=SecretsPolicy, description="Secret scanning.")
     semgrep: SemgrepPolicy = Field(default_factory=SemgrepPolicy, description="Semgrep rules.")
     dependencies: DependencyPolicy = Field(default_factory=DependencyPolicy, description="Dependency audit.")
+    trust: TrustPolicy = Field(default_factory=TrustPolicy, description="Repository-shaped and tool-trust files.")
 
 
 class LintPolicy(_Strict):
@@ -146,7 +175,7 @@ class CompliancePolicy(_Strict):
 class PolicyConfig(_Strict):
     """The four policy types."""
 
-    security: SecurityPolicy = Field(default_factory=SecurityPolicy, description="Secrets, semgrep, deps.")
+    security: SecurityPolicy = Field(default_factory=SecurityPolicy, description="Secrets, semgrep, deps, trust.")
     quality: QualityPolicy = Field(default_factory=QualityPolicy, description="Lint and coverage.")
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy, description="Size and path limits.")
     compliance: CompliancePolicy = Field(default_factory=CompliancePolicy, description="Licences.")

@@ -33,6 +33,7 @@ from runner.policy.quality import coverage_check, lint_check, start_ruff
 from runner.policy.safety import safety_findings
 from runner.policy.secrets_scan import detect_secrets_scan, excluded, secret_findings
 from runner.policy.semgrep_runner import RuleSet, load_rules, run_semgrep, scannable
+from runner.policy.trust import trust_findings
 from sandbox.changeset import ChangeSet
 from sandbox.tools import find_module, missing_reason
 
@@ -192,7 +193,8 @@ def _dependency_runs(repo: Path, files: list[StagedFile], policy: PolicyConfig) 
 
 NOT_RUN_RULE = {"security.secrets": "secret.not-run", "security.semgrep": "semgrep.not-run",
                 "security.dependencies": "deps.not-run", "security.dependencies.online": "deps.audit-not-run",
-                "quality.lint": "lint.not-run", "compliance.licenses": "license.not-run", "safety": "safety.not-run"}  # fmt: skip
+                "quality.lint": "lint.not-run", "compliance.licenses": "license.not-run", "safety": "safety.not-run",
+                "security.trust": "trust.not-run"}  # fmt: skip
 
 
 def _crashed(check: str, blocking: bool, exc: Exception) -> CheckRun:
@@ -215,6 +217,15 @@ def _safety_check(changes: ChangeSet, policy: PolicyConfig, target_files: list[s
     if not policy.safety.enabled:
         return CheckRun.skipped()
     return CheckRun(safety_findings(changes, policy.safety, target_files, unsafe))
+
+
+def _trust_check(repo: Path, changes: ChangeSet, files: list[StagedFile], policy: PolicyConfig,
+                 target_files: list[str] | None) -> CheckRun:  # fmt: skip
+    if not policy.security.trust.enabled:
+        return CheckRun.skipped()
+    if all(c.status == "deleted" for c in changes.files):
+        return CheckRun.idle("no path added or changed")  # removing files makes no directory a repository
+    return CheckRun(trust_findings(repo, changes, files, policy.security.trust, target_files))
 
 
 def gate_status(gate: str, checks: dict[str, str], runs: dict[str, CheckRun], findings: list[Finding]) -> str:
@@ -300,6 +311,8 @@ def evaluate_changes(
                 timings["deps"] = time.perf_counter() - t
                 runs["safety"] = _guard("safety", policy.safety.blocking, _safety_check, changes, policy,
                                         target_files, st.unsafe)  # fmt: skip
+                runs["security.trust"] = _guard("security.trust", sec.trust.blocking, _trust_check, repo, changes,
+                                                st.files, policy, target_files)  # fmt: skip
                 runs["quality.coverage"] = coverage_check(coverage, policy.quality.coverage)
                 t = time.perf_counter()
                 runs["security.semgrep"] = sg_future.result()
