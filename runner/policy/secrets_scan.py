@@ -14,6 +14,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,6 +35,7 @@ DS_FILTERS = [
     "detect_secrets.filters.heuristic.is_not_alphanumeric_string",
     "detect_secrets.filters.heuristic.is_swagger_file",
 ]
+DS_BUDGET_S = 60.0  # detect-secrets' share of one gate run; past it the rest is `not run`
 CACHE_VERSION = "2"  # bump when the meaning of a cached detect-secrets result changes
 _DS_LOCK = threading.Lock()  # detect-secrets keeps its settings in module globals
 ENTROPY_PLUGINS = {"Base64HighEntropyString", "HexHighEntropyString"}
@@ -143,8 +145,12 @@ def detect_secrets_scan(files: list[StagedFile], policy: SecretsPolicy, cache: R
 
     plugins = [{"name": cls.__name__} for cls in _plugin_classes(policy)]
     config = {"plugins_used": plugins, "filters_used": [{"path": p} for p in DS_FILTERS]}
+    started = time.monotonic()
     with _DS_LOCK, transient_settings(config):
-        for f, key in todo:
+        for done, (f, key) in enumerate(todo):
+            if time.monotonic() - started > DS_BUDGET_S:  # in-process: the budget is checked between files
+                raise TimeoutError(f"stopped at its {DS_BUDGET_S:g} s budget with {len(todo) - done} file(s) "
+                                   f"not scanned ({', '.join(g.path for g, _ in todo[done:done + 3])}...)")
             target, origin = _windowed(f)
             found, seen = [], set()
             for s in scan_file(str(target)):

@@ -42,3 +42,15 @@ def test_a_file_semgrep_gives_up_on_is_not_run(repo, monkeypatch):
     assert report.gates["security.semgrep"] == "not run"
     gave_up = [f for f in report.findings if f.check == "security.semgrep" and f.file == "web/bundle.min.js"]
     assert gave_up and gave_up[0].blocking  # a required check that did not run blocks
+
+
+def test_detect_secrets_past_its_budget_is_not_run_and_the_patterns_still_block(repo, monkeypatch):
+    from runner.policy import secrets_scan
+
+    monkeypatch.setattr(secrets_scan, "DS_BUDGET_S", -1.0)  # already spent: not one file gets scanned
+    report = check_staged(repo, {"app/token.py": f'TOKEN = "{SECRET}"\n'}, use_cache=False)
+    assert report.gates["security.secrets"] == "not run"
+    assert "budget" in report.not_run["security.secrets"]
+    assert any(f.rule == "secret.github-token" or f.rule.startswith("secret.github") for f in report.findings
+               if f.blocking), report.findings  # the configured patterns ran all the same
+    assert report.decision == "block"
