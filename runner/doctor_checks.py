@@ -204,7 +204,21 @@ def check_disk(path: Path) -> Check:
     return Check(name="disk", ok=True, detail=f"{free_gb:.1f} GiB free at {path}")
 
 
-def run_checks(root: Path, base_image: str, policy: Any = None) -> list[Check]:
+def check_disk_cap(mode: str = "auto") -> Check:
+    """How the sandbox's disk cap will hold: by the kernel (a capped filesystem per tree) or by polling."""
+    from sandbox.capfs import unavailable_reason
+
+    why = unavailable_reason()
+    if why is None and mode != "poll":
+        return Check(name="disk cap", ok=True, detail="kernel-enforced (each worktree is its own capped ext4 image)")
+    if mode == "kernel":
+        return Check(name="disk cap", ok=False, detail=f"sandbox.limits.disk_cap is kernel, but: {why}",
+                     fix="run as root with loop devices, or set sandbox.limits.disk_cap to auto")
+    detail = "polled about once a second" + (f" ({why})" if why else " (sandbox.limits.disk_cap: poll)")
+    return Check(name="disk cap", ok=True, detail=detail)
+
+
+def run_checks(root: Path, base_image: str, policy: Any = None, disk_cap: str = "auto") -> list[Check]:
     """All checks; engine-dependent ones are reported failed (not skipped) when the engine is down.
 
     `policy` (a PolicyConfig; default: the built-in one) decides which tools are required."""
@@ -217,5 +231,5 @@ def run_checks(root: Path, base_image: str, policy: Any = None) -> list[Check]:
             Check(name="images", ok=False, detail="engine unreachable", fix=engine.fix),
             Check(name="seccomp", ok=False, detail="engine unreachable", fix=engine.fix),
         ]
-    checks += [*check_tools(policy), check_disk(root)]
+    checks += [*check_tools(policy), check_disk(root), check_disk_cap(disk_cap)]
     return checks

@@ -18,7 +18,7 @@ def test_doctor_reports_every_check(repo, monkeypatch, capsys):
     # the report comes first; a failing doctor adds the error object after it
     data, _ = json.JSONDecoder().raw_decode(capsys.readouterr().out)
     names = [c["name"] for c in data["checks"]]
-    assert names == ["engine", "images", "seccomp", *TOOLS, "disk"]
+    assert names == ["engine", "images", "seccomp", *TOOLS, "disk", "disk cap"]
     by = {c["name"]: c for c in data["checks"]}
     assert by["engine"]["ok"] and by["git"]["ok"]
     assert by["seccomp"]["ok"] or not by["images"]["ok"]
