@@ -98,7 +98,12 @@ def run_demo(
     with ScriptedModelServer(demo_script()) as model:
         progress(f"OFFLINE DEMO MODEL: scripted model server at {model.base_url} (a recorded script, not a real model)")
         config = load_config(root, environ={}, overrides={"llm": {"base_url": model.base_url, "mode": "live"}}).config
-        result = build_next(BuildEnv(root=root, config=config, api_key=DEMO_KEY, progress=progress, command="demo"))
+        try:
+            result = build_next(BuildEnv(root=root, config=config, api_key=DEMO_KEY, progress=progress, command="demo"))
+        finally:
+            from sandbox.worktree import WorktreeManager
+
+            WorktreeManager(root).gc(include_idle=True)  # a throwaway sample repo keeps no warm (mounted) pool
     if result is None:  # cannot happen: we just added the only task
         raise InvalidInput("the demo task was not ready")
     log = ""

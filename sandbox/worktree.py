@@ -175,8 +175,12 @@ class WorktreeManager:
         if keep:
             self._keep_branch(branch, base_commit)
 
-    def gc(self, live_run_ids: set[str] | frozenset[str] = frozenset()) -> list[Path]:
-        """Remove trees left by dead runs (and half-made ones), then `git worktree prune`."""
+    def gc(self, live_run_ids: set[str] | frozenset[str] = frozenset(), *, include_idle: bool = False) -> list[Path]:
+        """Remove trees left by dead runs (and half-made ones), then `git worktree prune`.
+
+        `include_idle` also removes the idle pool (the warm cache): its capped filesystems are unmounted
+        and their images deleted, so nothing of this repository stays mounted.
+        """
         removed: list[Path] = []
         if not self.root.is_dir():
             return removed
@@ -193,7 +197,8 @@ class WorktreeManager:
                 lease = _read_lease(slot.lease)
                 if lease and lease.get("run_id") in live_run_ids:
                     continue
-                if slot.pooled and lease is None and self._gitfile_ok(slot, TreeRecord.load(slot.record)):
+                if (not include_idle and slot.pooled and lease is None
+                        and self._gitfile_ok(slot, TreeRecord.load(slot.record))):
                     continue  # an idle, clean pool tree: the warm cache, not garbage
                 if os.path.lexists(slot.path) or lease is not None:
                     removed.append(slot.path)

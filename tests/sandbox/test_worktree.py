@@ -300,3 +300,13 @@ def test_pooled_trees_carry_no_xattr_or_acl_over(repo):
         left = {str(p): [n for n in os.listxattr(p) if n.startswith(("user.", "system.posix_acl"))]
                 for p in (wt.path, wt.path / "app.py")}
         assert left == {str(wt.path): [], str(wt.path / "app.py"): []}
+
+
+def test_gc_with_include_idle_drops_the_warm_pool(repo):
+    mgr = WorktreeManager(repo, pool_size=1)
+    with mgr.checkout("r1") as wt:
+        path = wt.path
+    assert mgr.gc() == [] and path.exists()  # the warm cache stays
+    assert mgr.gc(include_idle=True) == [path]
+    assert not path.exists()
+    assert str(path) not in git(repo, "worktree", "list", "--porcelain")
