@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from runner.deploy.config import DeployConfig
 from runner.errors import InvalidInput
@@ -41,6 +41,11 @@ class LlmConfig(Section):
 
     base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible base URL.")
     model: str = Field("gpt-5.5", description="Model slug used by Codex and the planner.")
+    allowed_models: list[str] | None = Field(
+        None,
+        description="Model slugs the gateway lets a run's requests name (default: just llm.model); "
+        "must include llm.model. Any other model is refused with a 400 and an audit event.",
+    )
     api_key_env: str = Field("OPENAI_API_KEY", description="Name of the env var holding the API key.")
     mode: Literal["live", "replay"] = Field(
         "live", description="live: call the model and record; replay: answer only from .codex/cache."
@@ -57,6 +62,25 @@ class LlmConfig(Section):
     gateway_upstream_network: str = Field(
         "bridge", description="Docker network the sidecar gateway uses to reach llm.base_url (sidecar mode)."
     )
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # CODEX_LLM_ALLOWED_MODELS=a,b
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _includes_the_model(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        model = info.data.get("model")
+        if value is not None and model is not None and model not in value:
+            raise ValueError(f"must include llm.model ({model!r}), or Codex's own requests are refused")
+        return value
+
+    def models_allowed(self) -> list[str]:
+        """The gateway's model allow-list: llm.allowed_models, or just llm.model when unset."""
+        return list(self.allowed_models) if self.allowed_models else [self.model]
 
 
 class BuildConfig(Section):

@@ -38,7 +38,11 @@ class _RedactingFilter(logging.Filter):
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redactor.text(record.getMessage())
+        message = record.getMessage()
+        if record.exc_info:  # a traceback is text like any other: redacted, not appended raw
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info = record.exc_text = None
+        record.msg = self.redactor.text(message)
         record.args = ()
         return True
 

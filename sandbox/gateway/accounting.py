@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -91,7 +90,7 @@ class Accounting:
             self._publish()
 
     def _event(self, data: dict[str, Any]) -> None:
-        clean = json.loads(self.redactor.text(json.dumps(data)))
+        clean = self.redactor.scrub(data)  # every string on its own: a JSON escape cannot hide a fragment
         self.status.events.append({"ts": round(time.time(), 3), **clean})
         del self.status.events[:-MAX_EVENTS]
 

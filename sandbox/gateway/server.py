@@ -20,14 +20,15 @@ from sandbox.gateway.wire import (
     BadRequest,
     UsageParser,
     error_body,
+    first_header_problem,
+    media_type,
     read_body,
+    request_id,
     stream_error_event,
     write_chunk,
 )
 
 log = logging.getLogger("sandbox.gateway")
-FLUSH_LIMIT = 256 * 1024  # bytes held back at most while waiting for a line end (redaction needs whole lines)
-PASS_HEADERS = ("x-request-id",)
 FAIL_STATUS = {
     "rate_limit": (429, "rate_limited"),
     "api_error": (502, "upstream_error"),
@@ -44,7 +45,7 @@ class GatewayCore:
         self.redactor = redactor
         self.token = f"Bearer {cfg.run_token.get_secret_value() if cfg.run_token else ''}".encode()
         self.cache = ExchangeCache(cfg.cache_dir) if cfg.cache_dir else None
-        self.upstream = Upstream(cfg, self.acct.event) if cfg.mode == "live" else None
+        self.upstream = Upstream(cfg, self.acct.event, redactor) if cfg.mode == "live" else None
         self._inflight = 0
         self._idle = threading.Condition()
 
@@ -76,6 +77,9 @@ class GatewayCore:
         auth = (h.headers.get("Authorization") or "").encode()
         if not self.cfg.run_token or not hmac.compare_digest(auth, self.token):
             return self._refuse(h, 401, "missing or wrong run token", "unauthorized")
+        problem = first_header_problem(h.headers.items())
+        if problem:
+            return self._refuse(h, 400, problem, "bad_header")
         target = h.path
         if not target.startswith("/") or target.startswith("//"):
             return self._refuse(
@@ -97,13 +101,15 @@ class GatewayCore:
         except ValueError:
             return self._refuse(h, 400, "the request body must be a JSON object", "bad_request")
         model = data.get("model")
-        if self.cfg.allowed_models is not None and model not in self.cfg.allowed_models:
+        allowed = self.cfg.allowed_models
+        if allowed is not None and (not isinstance(model, str) or model not in allowed):
             return self._refuse(
                 h,
                 400,
-                f"model {str(model)[:100]!r} is not allowed for this run",
+                f"model {str(model)[:100]!r} is not allowed for this run (allowed: {', '.join(allowed)})",
                 "model_not_allowed",
                 close=False,
+                error=True,
             )
         reason = self.acct.refusal()
         if reason:
@@ -139,7 +145,7 @@ class GatewayCore:
             },
             error=f"gateway refused: {message}" if error or code == "budget_exceeded" else None,
         )
-        self._send_json(h, status, error_body(f"codex-sandbox gateway: {message}", code), close=close)
+        self._send_json(h, status, error_body(f"codex-sandbox gateway: {message}", code, status), close=close)
         return status
 
     def _send_json(self, h: BaseHTTPRequestHandler, status: int, body: bytes, *, close: bool = False) -> None:
@@ -164,7 +170,9 @@ class GatewayCore:
                 error=True,
             )
         status, ctype, body = found
-        parser = UsageParser(sse=ctype.startswith("text/event-stream"))
+        ctype = media_type(ctype)
+        body = self.redactor.bytes(body)  # recorded before today's redaction rules, perhaps
+        parser = UsageParser(sse=ctype == "text/event-stream")
         parser.feed(body)
         parser.close()
         h.send_response(status)
@@ -195,7 +203,7 @@ class GatewayCore:
                 },
                 error=f"model request failed: {message}",
             )
-            self._send_json(h, status, error_body(f"codex-sandbox gateway: {message}", code))
+            self._send_json(h, status, error_body(f"codex-sandbox gateway: {message}", code, status))
             return status
         try:
             if 300 <= resp.status_code < 400:
@@ -209,7 +217,8 @@ class GatewayCore:
                     },
                     error=message,
                 )
-                self._send_json(h, 502, error_body(f"codex-sandbox gateway: {message}", "upstream_redirect"))
+                body = error_body(f"codex-sandbox gateway: {message}", "upstream_redirect", 502)
+                self._send_json(h, 502, body)
                 return 502
             return self._stream(h, route, resp, request)
         finally:
@@ -217,36 +226,31 @@ class GatewayCore:
 
     def _stream(self, h: BaseHTTPRequestHandler, route: str, resp: UpstreamResponse, request: dict) -> int:
         status = resp.status_code
-        ctype = resp.headers.get("content-type", "application/json")
-        parser = UsageParser(sse=ctype.startswith("text/event-stream"))
+        if not 200 <= status < 300:
+            return self._upstream_error(h, route, resp)
+        ctype = media_type(resp.headers.get("content-type"))
+        parser = UsageParser(sse=ctype == "text/event-stream")
         h.send_response(status)
         h.send_header("Content-Type", ctype)
         h.send_header("Cache-Control", "no-cache")
-        for name in PASS_HEADERS:
-            if name in resp.headers:
-                h.send_header(name, resp.headers[name])
+        rid = request_id(resp.headers.get("x-request-id"))
+        if rid and self.redactor.text(rid) == rid:
+            h.send_header("x-request-id", rid)
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
         sent = bytearray()
+        redact = self.redactor.stream()
 
         def emit(data: bytes) -> None:
-            data = self.redactor.bytes(data)
-            write_chunk(h, data)
-            parser.feed(data)
-            sent.extend(data)
+            if data:
+                write_chunk(h, data)
+                parser.feed(data)
+                sent.extend(data)
 
-        pending = b""
         try:
             for chunk in resp.chunks():
-                pending += chunk
-                cut = pending.rfind(b"\n") + 1
-                if not cut and len(pending) > FLUSH_LIMIT:
-                    cut = len(pending) - self.redactor.max_len
-                if cut > 0:
-                    emit(pending[:cut])
-                    pending = pending[cut:]
-            if pending:
-                emit(pending)
+                emit(redact.feed(chunk))
+            emit(redact.close())
             parser.close()
         except StreamBroken as exc:
             stalled = exc.stalled
@@ -268,41 +272,41 @@ class GatewayCore:
         except OSError:  # the client went away: read the rest anyway, so the tokens it cost are counted
             self.acct.event({"type": "client_disconnected", "route": route, "bytes_sent": len(sent)})
             h.close_connection = True
-            rest = pending
             try:
                 for chunk in resp.chunks():
-                    rest += chunk
-                    cut = rest.rfind(b"\n") + 1
-                    parser.feed(rest[:cut])
-                    rest = rest[cut:]
+                    parser.feed(chunk)
             except StreamBroken:
                 pass
-            parser.feed(rest)
             parser.close()
-            if 200 <= status < 300:
-                self.acct.add_usage(parser.usage)
+            self.acct.add_usage(parser.usage)
             return 499
         # counted before the body ends, so a client that saw the end also sees the usage
-        record = 200 <= status < 300 and self.cache is not None and parser.finished
-        if 200 <= status < 300:
-            self.acct.add_usage(parser.usage)
-        else:
-            self.acct.event(
-                {
-                    "type": "upstream_status",
-                    "route": route,
-                    "status": status,
-                    "reason": bytes(sent[:500]).decode(errors="replace"),
-                },
-                error=f"model request failed: upstream answered {status}",
-            )
+        self.acct.add_usage(parser.usage)
         write_chunk(h, b"")
-        if record:  # after the last byte left: hashing and the disk write are not on the client's clock
+        if self.cache is not None and parser.finished:
+            # after the last byte left: hashing and the disk write are not on the client's clock
             key = request_key(route, request)
             self.cache.record(
                 key, route=route, status=status, content_type=ctype, body=bytes(sent), usage=parser.usage
             )
         return status
+
+    def _upstream_error(self, h: BaseHTTPRequestHandler, route: str, resp: UpstreamResponse) -> int:
+        """Answer an upstream error with a small structured error built here, never the upstream's body."""
+        error = resp.error(self.redactor)
+        self.acct.event(
+            {
+                "type": "upstream_status",
+                "route": route,
+                "status": error.status,
+                "error_type": error.type,
+                "code": error.code,
+                "reason": error.message,
+            },
+            error=f"model request failed: upstream answered {error.status}: {error.message}",
+        )
+        self._send_json(h, error.status, error.body())
+        return error.status
 
 
 class GatewayHandler(BaseHTTPRequestHandler):

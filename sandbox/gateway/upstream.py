@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sandbox.gateway.config import ALLOWED_ROUTES, GatewayConfig
+from sandbox.gateway.redact import Redactor
+from sandbox.gateway.upstream_error import ERROR_BODY_LIMIT, UpstreamError, parse_error
+from sandbox.gateway.wire import header_problem
 
 # Attempts per failure kind (the seed's table): rate limit 5, API error 3, timeout 2.
 ATTEMPTS = {"rate_limit": 5, "api_error": 3, "timeout": 2}
@@ -61,11 +64,15 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def upstream_headers(client_headers: dict[str, str], api_key: str) -> dict[str, str]:
-    """The allow-listed client headers plus the real key; identity encoding so bytes stream as they come."""
+    """The allow-listed client headers plus the real key; identity encoding so bytes stream as they come.
+
+    The server refuses malformed headers first; one that got here anyway is dropped, never sent.
+    """
     out = {
         k: v
         for k, v in client_headers.items()
-        if k.lower() in FORWARD_HEADERS or k.lower().startswith(FORWARD_PREFIXES)
+        if (k.lower() in FORWARD_HEADERS or k.lower().startswith(FORWARD_PREFIXES))
+        and header_problem(k, v) is None
     }
     out["accept-encoding"] = "identity"
     out["content-type"] = "application/json"
@@ -102,12 +109,14 @@ class UpstreamResponse:
         except (OSError, http.client.HTTPException) as exc:
             raise StreamBroken(False, f"{type(exc).__name__}") from None
 
-    def read(self, limit: int = 2000) -> bytes:
-        """Up to `limit` bytes of a (short, error) body."""
+    def error(self, redactor: Redactor) -> UpstreamError:
+        """The (error) body read up to ERROR_BODY_LIMIT and rebuilt as a small, scrubbed UpstreamError."""
         try:
-            return self._raw.read(limit)
+            body = self._raw.read(ERROR_BODY_LIMIT + 1)
         except (OSError, http.client.HTTPException):
-            return b""
+            body = b""
+        truncated = len(body) > ERROR_BODY_LIMIT
+        return parse_error(self.status_code, body[:ERROR_BODY_LIMIT], redactor, truncated=truncated)
 
     def close(self) -> None:
         """Return the connection to this thread's pool if the body was fully read, else drop it."""
@@ -125,7 +134,7 @@ class Upstream:
     headers and for every later read.
     """
 
-    def __init__(self, cfg: GatewayConfig, on_event: Callable[[dict[str, Any]], None]):
+    def __init__(self, cfg: GatewayConfig, on_event: Callable[[dict[str, Any]], None], redactor: Redactor):
         parts = urllib.parse.urlsplit(cfg.upstream_base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(
@@ -133,6 +142,7 @@ class Upstream:
             )
         self.cfg = cfg
         self.on_event = on_event
+        self.redactor = redactor
         self.https = parts.scheme == "https"
         self.host = parts.hostname
         self.port = parts.port or (443 if self.https else 80)
@@ -235,16 +245,16 @@ class Upstream:
             raise UpstreamFailure("timeout", "upstream timed out") from None
         except (OSError, http.client.HTTPException) as exc:
             raise UpstreamFailure(
-                "api_error", f"upstream unreachable ({type(exc).__name__}: {exc})"
+                "api_error", f"upstream unreachable ({type(exc).__name__}: {self.redactor.message(str(exc))})"
             ) from None
         status = response.status_code
         if status == 429 or status >= 500:
-            detail = response.read().decode(errors="replace")
+            error = response.error(self.redactor)
             response.close()
             kind = "rate_limit" if status == 429 else "api_error"
             raise UpstreamFailure(
                 kind,
-                f"upstream answered {status}: {detail}",
+                f"upstream answered {status}: {error.message}",
                 status=status,
                 retry_after=retry_after_seconds(response.headers.get("retry-after")),
             )

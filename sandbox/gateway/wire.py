@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from sandbox.gateway.accounting import usage_numbers
+
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every C0 control but HTAB, and DEL
+MEDIA_TYPES = ("text/event-stream", "application/json")
+REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class BadRequest(Exception):
@@ -50,15 +57,43 @@ def read_body(h: BaseHTTPRequestHandler, limit: int) -> bytes:
     return h.rfile.read(n)
 
 
+def header_problem(name: str, value: str) -> str | None:
+    """Why a client header must not travel on (a bad name, a control character, a folded line), or None."""
+    if not HEADER_NAME.fullmatch(name):
+        return f"malformed header name {name[:40]!r}"
+    if "\n" in value or "\r" in value:
+        return f"header {name} is folded or holds a line break (obs-fold is refused)"
+    if CONTROL.search(value):
+        return f"header {name} holds a control character"
+    return None
+
+
+def first_header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The first header_problem of a request's headers, or None."""
+    return next((p for k, v in headers if (p := header_problem(k, v)) is not None), None)
+
+
+def media_type(value: str | None) -> str:
+    """The content type passed on for an upstream answer: one of two fixed strings, never upstream text."""
+    main = (value or "").split(";", 1)[0].strip().lower()
+    return main if main in MEDIA_TYPES else "application/json"
+
+
+def request_id(value: str | None) -> str | None:
+    """An upstream x-request-id passed on only if it is a short plain token."""
+    return value if value and REQUEST_ID.fullmatch(value) else None
+
+
 def write_chunk(h: BaseHTTPRequestHandler, data: bytes) -> None:
     """One chunk of a chunked response, sent at once (b"" ends the body)."""
     h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
     h.wfile.flush()
 
 
-def error_body(message: str, code: str) -> bytes:
-    """An OpenAI-style JSON error body."""
-    return json.dumps({"error": {"message": message, "type": "gateway_error", "code": code}}).encode()
+def error_body(message: str, code: str, status: int) -> bytes:
+    """An OpenAI-style JSON error body, shaped like the ones rebuilt from upstream errors."""
+    error = {"type": "gateway_error", "code": code, "message": message, "status": status}
+    return json.dumps({"error": error}).encode()
 
 
 def stream_error_event(route: str, message: str, code: str) -> bytes:
@@ -77,44 +112,53 @@ def stream_error_event(route: str, message: str, code: str) -> bytes:
 
 
 class UsageParser:
-    """Finds the usage report in a streamed (SSE) or plain JSON body fed in line-aligned pieces."""
+    """Finds the usage report in a streamed (SSE) or plain JSON body fed in pieces cut anywhere."""
 
     def __init__(self, sse: bool):
         self.sse = sse
         self.usage: tuple[int, int] | None = None
         self.finished = False  # saw response.completed, [DONE], or a whole JSON body
         self._json = bytearray()
+        self._partial = b""  # an SSE line whose end has not arrived yet
 
     def feed(self, data: bytes) -> None:
-        """Consume bytes that end on a line boundary (or the end of the body)."""
+        """Consume the next bytes of the body."""
         if not self.sse:
             self._json += data
             return
-        for line in data.splitlines():
-            if not line.startswith(b"data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                self.finished = True
-                continue
-            try:
-                event: Any = json.loads(payload)
-            except ValueError:
-                continue
-            if not isinstance(event, dict):
-                continue
-            kind = event.get("type")
-            found = usage_numbers(event.get("usage")) or usage_numbers(
-                (event.get("response") or {}).get("usage")
-            )
-            if found and kind != "response.created":
-                self.usage = found
-            if kind == "response.completed":
-                self.finished = True
+        if self._partial:
+            data = self._partial + data
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        for line in data[:cut].splitlines():
+            self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        if not line.startswith(b"data:"):
+            return
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            self.finished = True
+            return
+        try:
+            event: Any = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(event, dict):
+            return
+        kind = event.get("type")
+        found = usage_numbers(event.get("usage")) or usage_numbers((event.get("response") or {}).get("usage"))
+        if found and kind != "response.created":
+            self.usage = found
+        if kind == "response.completed":
+            self.finished = True
 
     def close(self) -> None:
-        """The body ended: parse a plain JSON body."""
+        """The body ended: parse the last SSE line or the plain JSON body."""
         if self.sse:
+            partial, self._partial = self._partial, b""
+            if partial:
+                self._line(partial.rstrip(b"\r"))
             return
         try:
             data = json.loads(self._json)

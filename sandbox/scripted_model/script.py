@@ -31,6 +31,15 @@ class _Turn(BaseModel):
         description="Send this many output items, then end the stream without the completion event.",
     )
     item_delay_s: float = Field(0.0, ge=0, description="Pause before each streamed item (slow generation).")
+    body_chunks: list[str] | None = Field(
+        None,
+        description="Send exactly these strings as the body, one HTTP chunk each (`item_delay_s` apart), "
+        "with `status` (default 200), instead of a generated answer: an upstream that misbehaves.",
+    )
+    content_type: str = Field("text/event-stream", description="Content-Type of a `body_chunks` answer.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra headers of a `body_chunks` answer."
+    )
     times: int = Field(1, ge=1, description="Repeat this turn for that many requests.")
 
 

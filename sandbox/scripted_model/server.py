@@ -77,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if turn.delay_s:
             owner._stop.wait(turn.delay_s)
+        if turn.body_chunks is not None:
+            return self._raw(turn)
         if turn.status is not None:
             headers = {"Retry-After": turn.retry_after} if turn.retry_after is not None else {}
             return self._error(
@@ -123,6 +125,20 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._chunk(chunk)
         self._chunk(chunks[-1])
+        self._chunk(b"")
+
+    def _raw(self, turn: ResponsesTurn | ChatTurn) -> None:
+        self.send_response(turn.status or 200)
+        for k, v in turn.headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", turn.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i, chunk in enumerate(turn.body_chunks or []):
+            if i and turn.item_delay_s:
+                self.server.owner._stop.wait(turn.item_delay_s)
+            if chunk:  # an empty chunk would end the body early
+                self._chunk(chunk.encode())
         self._chunk(b"")
 
     def _fault_point(self, turn: ResponsesTurn | ChatTurn, sent: int) -> bool:

@@ -142,3 +142,49 @@ def test_real_codex_fails_fast_and_clearly_on_budget_and_stall(tmp_path, fault, 
         assert failed and expected_error in failed[0]["error"]["message"], out
         with pytest.raises(exc, match=expected_error.split()[0]):
             gw.check()
+
+
+LEAK_PROBE = """
+import http.client, json, os, sys
+for i in range(int(sys.argv[1])):
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    c.request("POST", "/v1/responses", body=json.dumps({"model": "gpt-5.5", "stream": True}),
+              headers={"Authorization": "Bearer " + os.environ["CODEX_GATEWAY_TOKEN"]})
+    r = c.getresponse()
+    print("ANSWER", i, r.status, r.getheaders())
+    print(r.read().decode("utf-8", "replace"))
+""".replace("PORT", str(PORT))
+
+
+def test_a_network_none_container_never_receives_a_fragment_of_the_key(tmp_path):
+    from test_gateway_redaction import CASES, KEY, fragments_in
+
+    turns = [turn for route, turn, _ in CASES.values() if route == "/responses"]
+    with (
+        ScriptedModelServer({"responses": turns}, api_key=KEY) as srv,
+        make_gateway(tmp_path, srv.base_url, api_key=KEY) as gw,
+    ):
+        probe = BRIDGE + f"python3 - {len(turns)} <<'EOF'\n{LEAK_PROBE}\nEOF\n"
+        result, out = run_in_codex_container(gw, probe, tmp_path, "leak")
+        assert result.ok, out[-2000:]
+        assert out.count("ANSWER ") == len(turns) and "[REDACTED]" in out
+        assert srv.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    assert fragments_in(out) == [] and KEY[-4:] not in out
+
+
+def test_real_codex_naming_a_model_off_the_allow_list_fails_fast_and_says_why(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with (
+        ScriptedModelServer({"responses": [{"message": "never"}]}, api_key=FAKE_KEY) as srv,
+        make_gateway(tmp_path / "gw", srv.base_url, allowed_models=["gpt-5.5"]) as gw,
+    ):
+        codex = CODEX.replace("-m gpt-5.5", "-m o9-pro-max")
+        result, out = run_in_codex_container(gw, BRIDGE + codex, tmp_path, "model", workspace=ws)
+        assert result.exit_code == 1, out
+        failed = [json.loads(line) for line in out.splitlines() if line.startswith('{"type":"turn.failed"')]
+        assert failed and "model 'o9-pro-max' is not allowed for this run" in failed[0]["error"]["message"]
+        assert srv.requests == []
+        with pytest.raises(GatewayError, match="not allowed"):
+            gw.check()
+        assert [e["code"] for e in gw.events() if e["type"] == "refused"] == ["model_not_allowed"]
