@@ -9,23 +9,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from runner.errors import StateError
+from runner.errors import ExitCode, StateError
 
 RETRYABLE = frozenset({"timeout", "crash", "no_change"})
+# How a build ended -> the README's exit code (runner/errors.py holds the table; this only picks rows).
 EXIT_FOR_OUTCOME = {
-    "ok": 0,
-    "blocked": 3,
-    "hostile_tree": 3,
-    "model_error": 4,
-    "budget_exceeded": 4,
-    "timeout": 4,
-    "crash": 4,
-    "engine_error": 4,
-    "no_change": 1,
-    "merge_conflict": 1,
-    "worktree_error": 1,
-    "interrupted": 130,
-    "internal_error": 1,
+    "ok": ExitCode.OK,
+    "blocked": ExitCode.POLICY_VIOLATION,
+    "hostile_tree": ExitCode.POLICY_VIOLATION,
+    "model_error": ExitCode.EXTERNAL_SERVICE,
+    "budget_exceeded": ExitCode.EXTERNAL_SERVICE,
+    "timeout": ExitCode.EXTERNAL_SERVICE,
+    "crash": ExitCode.EXTERNAL_SERVICE,
+    "engine_error": ExitCode.EXTERNAL_SERVICE,
+    "no_change": ExitCode.FAILED,
+    "merge_conflict": ExitCode.FAILED,
+    "worktree_error": ExitCode.FAILED,
+    "interrupted": ExitCode.INTERRUPTED,
+    "internal_error": ExitCode.FAILED,
 }
 
 
@@ -85,26 +86,28 @@ def integration_branch(env: BuildEnv) -> str:
 
 
 def failure_for(exc: BaseException) -> tuple[str, str, int] | tuple[str, str, int, str]:
-    """(outcome, error, exit code[, run status]) for an exception escaping a step."""
-    from runner.errors import RunnerError
+    """(outcome, error, exit code[, run status]) for an exception escaping a step; the code comes from
+    the one table (runner.errors.exit_code_for), the outcome names the step's failure."""
+    from runner.errors import RunnerError, exit_code_for
     from sandbox import errors as sx
 
     text = " ".join(str(exc).split()) or type(exc).__name__
+    code = exit_code_for(exc)
     if isinstance(exc, sx.HostileTreeError):
-        return "hostile_tree", f"the returned tree was refused: {text}", 3, "blocked"
+        return "hostile_tree", f"the returned tree was refused: {text}", code, "blocked"
     if isinstance(exc, sx.MergeConflict):
-        return "merge_conflict", f"merge conflict: {text}", 1
+        return "merge_conflict", f"merge conflict: {text}", code
     if isinstance(exc, sx.BudgetExceeded):
-        return "budget_exceeded", f"token budget exceeded: {text}", 4
+        return "budget_exceeded", f"token budget exceeded: {text}", code
     if isinstance(exc, (sx.GatewayError, sx.EngineUnavailable, sx.ContainerError, sx.ImageError)):
-        return "engine_error", text, 4
+        return "engine_error", text, code
     if isinstance(exc, sx.WorktreeError):
-        return "worktree_error", text, 1
+        return "worktree_error", text, code
     if isinstance(exc, RunnerError):
-        return "runner_error", text, exc.exit_code
+        return "runner_error", text, code
     if isinstance(exc, sx.SandboxError):
-        return "sandbox_error", text, 1
-    return "internal_error", f"{type(exc).__name__}: {text}", 1
+        return "sandbox_error", text, code
+    return "internal_error", f"{type(exc).__name__}: {text}", code
 
 
 def codex_image(base_image: str = "debian:bookworm-slim") -> str:
