@@ -1,6 +1,7 @@
 """The repo lock: an advisory flock on .codex/lock holding the holder's pid and command.
 
-A second orchestrator fails at once (StateError, exit 5) naming the holder, or waits with wait=True.
+A second orchestrator fails at once (StateError, exit 5) naming the holder, or waits with wait=True
+(the global `--wait` sets WAIT_FOR_LOCK for the command, so every command that takes the lock has it).
 The kernel drops a flock when its process dies, so a dead holder's lock is simply taken over; if a
 dead holder's lock is still held (an inherited descriptor), the file is replaced. Re-entrant within
 one process, so a command and the pipeline it calls can both take it.
@@ -14,6 +15,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Self
 
@@ -21,6 +24,8 @@ from runner.errors import StateError
 
 _held: dict[str, tuple[int, int]] = {}  # path -> (fd, depth), locks this process holds
 _guard = threading.Lock()
+# Set by the CLI's global --wait for the command it runs; RepoLock waits when it or its argument says so.
+WAIT_FOR_LOCK: ContextVar[bool] = ContextVar("codex_wait_for_lock", default=False)
 
 
 def lock_path(root: Path) -> Path:
@@ -66,10 +71,11 @@ class RepoLock:
     """Context manager holding the repo's advisory lock for `command`."""
 
     def __init__(self, root: Path, command: str, *, wait: bool = False, timeout: float | None = None,
-                 poll_s: float = 0.1):
+                 poll_s: float = 0.1, on_wait: Callable[[str], None] | None = None):
         self.root = Path(root)
         self.command = command
-        self.wait = wait
+        self.wait = wait or WAIT_FOR_LOCK.get()
+        self.on_wait = on_wait
         self.timeout = timeout
         self.poll_s = poll_s
         self.path = lock_path(self.root)
@@ -100,6 +106,10 @@ class RepoLock:
                 continue
             if not self.wait or (deadline is not None and time.monotonic() >= deadline):
                 raise StateError(self._busy_message(holder))
+            if self.on_wait is not None:
+                self.on_wait(f"waiting for the repo lock held by pid {holder.get('pid', '?')} "
+                             f"(`{holder.get('command', 'unknown command')}`)")
+                self.on_wait = None  # once
             time.sleep(self.poll_s)
         self._record(fd)
         with _guard:

@@ -109,6 +109,23 @@ def render(store) -> str:
     return generate_latest(registry_for(store)).decode("utf-8")
 
 
+def as_json(store) -> dict:
+    """The same metric families as `render`, as JSON (`observe metrics --json`): NaN and +Inf are not
+    JSON numbers, so a value with no data is null and a bucket bound is its Prometheus string."""
+    import math
+
+    families = []
+    for family in StoreCollector(store).collect():
+        samples = [
+            {"name": s.name, "labels": dict(s.labels),
+             "value": None if math.isnan(s.value) or math.isinf(s.value) else s.value}
+            for s in family.samples
+        ]
+        families.append({"name": family.name, "type": family.type, "help": family.documentation,
+                         "samples": samples})
+    return {"families": families}
+
+
 def serve(store, port: int, addr: str = "127.0.0.1"):
     """Serve /metrics on addr:port in a background thread; returns (server, thread)."""
     from prometheus_client import start_http_server

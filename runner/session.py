@@ -39,7 +39,7 @@ def command_session(
             return
         if lifecycle.timeout_status(store) is None:
             lifecycle.require(store, action)  # fail fast without touching the lock file
-        with RepoLock(root, command, wait=wait) as lock:
+        with RepoLock(root, command, wait=wait, on_wait=info) as lock:
             notes = []
             if lock.took_over:
                 notes.append(f"took over the lock of dead pid {lock.took_over.get('pid')} "

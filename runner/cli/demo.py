@@ -45,10 +45,9 @@ def demo(
     }
     a.emit(data, human=lambda: _render(a, out))
     if not r.ok:
-        from runner.cli.build import error_line
+        from runner.errors import CommandFailed
 
-        error_line(r.error)
-        raise typer.Exit(r.exit_code or 1)
+        raise CommandFailed(r.error or r.outcome, r.exit_code or 1)
 
 
 def _render(a, out) -> None:

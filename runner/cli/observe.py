@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,7 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("status")
 def status(
     ctx: typer.Context,
-    env: Optional[str] = typer.Argument(None, help="One environment (default: all configured)."),
+    env: str | None = typer.Argument(None, help="One environment (default: all configured)."),
 ) -> None:
     """Health, uptime, restarts and deployed commit per environment; a failing one proposes a patch task."""
     from runner.errors import StateError
@@ -51,7 +50,9 @@ def status(
 
     a.emit(data, human)
     if issues:
-        raise typer.Exit(1)
+        from runner.errors import CommandFailed
+
+        raise CommandFailed("; ".join(f"{i['env']}: {i['issue']}" for i in issues))
 
 
 @app.command("logs")
@@ -65,6 +66,10 @@ def logs(
     from runner.observe import repo_provider
 
     a = get_app(ctx)
+    if a.json and follow:
+        from runner.errors import InvalidInput
+
+        raise InvalidInput("--follow streams lines until stopped and has no JSON form: drop --json or --follow")
     provider = repo_provider(a.repo_root(), a.config.deploy)
     provider.env_config(env)
     lines = provider.logs(env, follow=follow, tail=tail)
@@ -81,19 +86,26 @@ def logs(
 @app.command("metrics")
 def metrics(
     ctx: typer.Context,
-    serve: Optional[int] = typer.Option(None, "--serve", help="Serve /metrics on this port (127.0.0.1)."),
+    serve: int | None = typer.Option(None, "--serve", help="Serve /metrics on this port (127.0.0.1)."),
     addr: str = typer.Option("127.0.0.1", "--addr", help="Address to bind with --serve."),
 ) -> None:
-    """The metrics in the Prometheus text format (or served for scraping)."""
-    from runner.metrics import render
+    """The metrics in the Prometheus text format (--json: the same families as JSON; --serve: for scraping)."""
+    from runner.metrics import as_json, render
     from runner.metrics import serve as serve_metrics
     from runner.store import Store
 
     a = get_app(ctx)
+    if serve is not None and a.json:
+        from runner.errors import InvalidInput
+
+        raise InvalidInput("--serve runs until stopped and has no JSON form: drop --json or --serve")
     root = a.repo_root()
     with Store.open(root) as store:
         if serve is None:
-            print(render(store), end="")
+            if a.json:
+                a.emit(as_json(store))
+            else:
+                print(render(store), end="")
             return
         server, _thread = serve_metrics(store, serve, addr)
         a.info(f"serving metrics on http://{addr}:{server.server_port}/metrics (Ctrl-C to stop)")

@@ -74,6 +74,8 @@ def check(
     if modes > 1:
         raise InvalidInput("give only one of --staged, --diff REV, or PATH...")
     reasons = [r.strip() for r in reason or [] if r.strip()]
+    if override and a.dry_run:
+        raise InvalidInput("--dry-run cannot be combined with --override (an override is recorded in the audit log)")
     if override and not reasons:
         raise InvalidInput("--override needs --reason \"...\" (it goes to the audit log)")
     if override and len(reasons) not in (1, len(override)):
@@ -82,6 +84,8 @@ def check(
     if paths:
         changes, mode = paths_changeset(repo, [str(p) for p in paths]), "paths"
     elif diff is not None:
+        for rev in _range_ends(diff):  # each side named: exit 2 with the fix, not git's `fatal: ...`
+            a.revision(rev, flag="--diff", root=repo)
         changes, mode = diff_changeset(repo, diff), f"diff {diff}"
     else:
         changes, mode = staged_changeset(repo), "staged"
@@ -97,14 +101,27 @@ def check(
                               overrides=overrides, actor="human", coverage=coverage)  # fmt: skip
     _render(a, report, fmt, output)
     if report.decision == "block":
-        # the report is already on stdout (one JSON document with --json): just the line and the code
-        sys.stderr.write(f"error: policy check blocked: {len(report.blocking)} blocking finding(s)\n")
-        raise typer.Exit(PolicyViolation.exit_code)
+        from runner.errors import CommandFailed
+
+        # the report is out (with --json it becomes the one document, with this error in it)
+        raise CommandFailed(f"policy check blocked: {len(report.blocking)} blocking finding(s)",
+                            PolicyViolation.exit_code)
+
+
+def _range_ends(diff: str) -> list[str]:
+    """The revisions an `A..B` / `A...B` / `REV` range names (an empty side is HEAD, EMPTY_TREE no commit)."""
+    from runner.policy.gitchanges import EMPTY_TREE
+
+    sides = diff.split("...", 1) if "..." in diff else diff.split("..", 1) if ".." in diff else [diff]
+    return [s for s in sides if s and s != EMPTY_TREE]
 
 
 def _render(a, report, fmt: str, output: Path | None) -> None:
     from runner.policy.render import render_text, to_sarif
 
+    if a.json and output is None:  # the one JSON document main prints: the report (or its SARIF form)
+        a.emit(to_sarif(report) if fmt == "sarif" else report.model_dump(mode="json"))
+        return
     if fmt == "sarif":
         text = json.dumps(to_sarif(report), indent=2)
     elif fmt == "json" or a.json:
@@ -114,6 +131,8 @@ def _render(a, report, fmt: str, output: Path | None) -> None:
     if output is not None:
         output.write_text(text + "\n")
         a.info(f"report written to {output} ({report.summary()})")
+        if a.json:
+            a.emit(report.model_dump(mode="json"))
     elif fmt == "text" and not a.json:
         if not a.quiet or report.decision != "pass":
             sys.stdout.write(text + "\n")

@@ -54,6 +54,9 @@ def run(
         raise InvalidInput("--network host is not allowed for a sandbox; use none or a Docker network name")
     updates = {"timeout_s": timeout, "memory": memory, "cpus": cpus, "pids": pids}
     limits = parse_limits(cfg.limits, {k: v for k, v in updates.items() if v is not None})
+    base_commit = a.revision(base, flag="--base", root=repo)  # exit 2 before any worktree or container
+    if a.dry_run:
+        return _show_dry_run(a, command, image, network or cfg.network, limits, base, base_commit, keep, cfg)
     request = SandboxRunRequest(
         repo=repo,
         command=list(command),
@@ -70,9 +73,49 @@ def run(
     outcome = sandbox_run(request, on_output=on_output, progress=a.info)
     a.emit(outcome.to_json(), human=lambda: render_outcome(a.console, outcome))
     if not outcome.result.ok:
-        from runner.errors import RunnerError
+        from runner.errors import CommandFailed, ExitCode
 
-        raise RunnerError(f"sandbox run {outcome.run_id}: command failed: {outcome.result.reason}")
+        missing = _missing_program(outcome) if outcome.result.exit_code == 127 else None
+        if missing:
+            raise CommandFailed(f"sandbox run {outcome.run_id}: {missing}", ExitCode.INVALID_INPUT)
+        raise CommandFailed(f"sandbox run {outcome.run_id}: command failed: {outcome.result.reason}")
+
+
+def _missing_program(outcome) -> str | None:
+    """tini's `exec X failed` in the run's output, as the image to use instead."""
+    from runner.cli.translate import missing_program
+
+    log = outcome.result.log_path
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 8192))
+            tail = fh.read().decode(errors="replace")
+    except (OSError, TypeError):
+        return None
+    return missing_program(tail, outcome.image)
+
+
+def _show_dry_run(a, command, image, network, limits, base, base_commit, keep, cfg) -> None:
+    """What `sandbox run` would do: nothing is created (no worktree, container, run folder or branch)."""
+    from runner.build_model import codex_image_status
+
+    plan = {
+        "command": list(command),
+        "image": image or codex_image_status(cfg.base_image),
+        "base": f"{base} ({base_commit[:12]})",
+        "network": network,
+        "limits": limits.model_dump(mode="json"),
+        "worktree": f"a pooled worktree of {a.repo_root()} at {base_commit[:12]} (pool of {cfg.pool_size})",
+        "keep": keep,
+    }
+
+    def human() -> None:
+        a.console.print("dry run: would run in the sandbox (nothing created)", markup=False)
+        for key, value in plan.items():
+            a.console.print(f"  {key}: {value}", markup=False)
+
+    a.emit({"dry_run": True, "plan": plan}, human=human)
 
 
 @app.command("ps")
@@ -87,21 +130,13 @@ def ps(
     rows = list_sandboxes(None if all_repos else a.repo_root())
 
     def human() -> None:
-        from rich.table import Table
-
         if not rows:
             a.console.print("no sandboxes", markup=False)
             return
-        table = Table("NAME", "STATUS", "RUN", "KIND", "IMAGE", "OWNER PID", "CREATED")
-        for r in rows:
-            owner = f"{r['owner_pid']}" + ("" if r["owner_alive"] else " (dead)")
-            table.add_row(
-                *(
-                    str(x or "")
-                    for x in (r["name"], r["status"], r["run"], r["kind"], r["image"], owner, r["created"])
-                )
-            )
-        a.console.print(table)
+        a.table(("NAME", "STATUS", "RUN", "KIND", "IMAGE", "OWNER PID", "CREATED"),
+                [(r["name"], r["status"], r["run"], r["kind"], r["image"],
+                  f"{r['owner_pid']}" + ("" if r["owner_alive"] else " (dead)"), r["created"]) for r in rows],
+                wide=("NAME",))
 
     a.emit({"sandboxes": rows}, human=human)
 

@@ -234,7 +234,7 @@ def test_cli_unreachable_engine_is_exit_4():
         [*CLI, "images", "list"], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert proc.returncode == 4
-    assert proc.stderr.strip().startswith("error: Docker engine unreachable")
+    assert proc.stderr.strip().startswith("error: cannot reach the Docker engine at tcp://127.0.0.1:9 (DOCKER_HOST)")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 

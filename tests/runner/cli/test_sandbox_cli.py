@@ -142,7 +142,9 @@ def test_engine_unreachable_exit_4(repo, monkeypatch, capsys):
         assert main(["sandbox", "run", "--", "true"]) == 4
     finally:
         get_client.cache_clear()
-    assert "unreachable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot reach the Docker engine at unix:///nonexistent/docker.sock (DOCKER_HOST)" in err
+    assert "no socket at /nonexistent/docker.sock" in err and len(err.splitlines()) == 1
 
 
 def _running(repo: Path) -> list:
