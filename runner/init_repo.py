@@ -18,6 +18,7 @@ class InitReport(BaseModel):
     root: Path
     created: list[str]
     excluded: bool
+    dry_run: bool = False  # True: nothing was written; `created`/`excluded` say what would be
 
 
 def git_common_dir(repo: Path) -> Path:
@@ -34,12 +35,14 @@ def git_common_dir(repo: Path) -> Path:
     return Path(proc.stdout.strip())
 
 
-def ensure_excluded(repo: Path) -> bool:
-    """Add `.codex/` to the repo's info/exclude; True if the file changed."""
+def ensure_excluded(repo: Path, *, dry_run: bool = False) -> bool:
+    """Add `.codex/` to the repo's info/exclude; True if the file changed (or would, with dry_run)."""
     exclude = git_common_dir(repo) / "info" / "exclude"
     text = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
     if any(line.strip() in (EXCLUDE_LINE, "/.codex/", ".codex") for line in text.splitlines()):
         return False
+    if dry_run:
+        return True
     exclude.parent.mkdir(parents=True, exist_ok=True)
     sep = "" if not text or text.endswith("\n") else "\n"
     from runner.fsutil import atomic_write
@@ -79,15 +82,16 @@ def _emit(value: BaseModel, data: dict, depth: int, lines: list[str]) -> None:
             lines.append(f"# {pad}{dumped[1:-1]}")
 
 
-def init_repo(repo: Path) -> InitReport:
-    """Create `.codex/config.yaml` (if missing) and exclude `.codex/` from git."""
+def init_repo(repo: Path, *, dry_run: bool = False) -> InitReport:
+    """Create `.codex/config.yaml` (if missing) and exclude `.codex/` from git (with dry_run: say so only)."""
     from runner.fsutil import atomic_write
 
     repo = Path(repo).resolve()
     created = []
     config = repo / ".codex" / "config.yaml"
     if not config.exists():
-        atomic_write(config, commented_config())
+        if not dry_run:
+            atomic_write(config, commented_config())
         created.append(str(config.relative_to(repo)))
-    excluded = ensure_excluded(repo)
-    return InitReport(root=repo, created=created, excluded=excluded)
+    excluded = ensure_excluded(repo, dry_run=dry_run)
+    return InitReport(root=repo, created=created, excluded=excluded, dry_run=dry_run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Any
 from runner.fsutil import atomic_write
 
 MANIFEST_SCHEMA = 1
+log = logging.getLogger(__name__)  # records carry run_dir: -v shows them, the run's runner.log keeps them
 
 
 def sha256_text(text: str | bytes | None) -> str | None:
@@ -58,10 +60,18 @@ class RunRecord:
     def timed(self, step: str) -> Iterator[None]:
         """Record how long `step` took (even when it raises)."""
         start = time.monotonic()
+        log.debug("run %s: step %s started", self.run_id, step, extra=self._where())
+        ok = False
         try:
             yield
+            ok = True
         finally:
             self.timings[step] = round(time.monotonic() - start, 3)
+            log.info("run %s: step %s %s in %.3fs", self.run_id, step, "done" if ok else "ended by an error",
+                     self.timings[step], extra=self._where())
+
+    def _where(self) -> dict[str, Any]:
+        return {"run_dir": str(self.run_dir)}
 
     def artifact(self, name: str, data: str | bytes) -> Path:
         """Write one artifact atomically into the run folder and list it."""
@@ -69,10 +79,13 @@ class RunRecord:
         atomic_write(path, data)
         if name not in self.artifacts:
             self.artifacts.append(name)
+        log.debug("run %s: wrote %s (%d bytes)", self.run_id, name, len(data), extra=self._where())
         return path
 
     def fail(self, outcome: str, error: str, exit_code: int, status: str = "failed") -> None:
         self.outcome, self.error, self.exit_code, self.status = outcome, error, exit_code, status
+        log.info("run %s: %s (%s, exit %d): %s", self.run_id, status, outcome, int(exit_code), error,
+                 extra=self._where())
 
     def manifest(self, finished_at: str) -> dict[str, Any]:
         self.timings["total_s"] = round(time.monotonic() - self._t0, 3)
@@ -109,4 +122,7 @@ class RunRecord:
 
         path = self.run_dir / "manifest.json"
         atomic_write(path, json.dumps(self.manifest(finished_at), indent=2, sort_keys=True, default=str) + "\n")
+        log.info("run %s: task %s attempt %d ended %s (%s) after %.1fs; manifest written", self.run_id,
+                 self.task_id, self.attempt, self.status, self.outcome or "ok", self.timings.get("total_s", 0.0),
+                 extra=self._where())
         return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sandbox.changeset import ChangeSet
 from sandbox.container import RunResult
 from sandbox.settings import ExtractCaps, LimitsConfig
+
+log = logging.getLogger(__name__)  # records carry run_dir: -v shows them, the run's runner.log keeps them
 
 
 class SandboxRunRequest(BaseModel):
@@ -79,9 +82,15 @@ def sandbox_run(
     image = req.image or _default_image(req.base_image)
     run_dir = repo / ".codex" / "runs" / "sandbox" / run_id
     ensure_excluded(repo)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    where = {"run_dir": str(run_dir)}
+    log.info("sandbox run %s: %s in %s (network %s, memory %s, cpus %s, timeout %ss)", run_id, req.command, image,
+             req.network, req.limits.memory, req.limits.cpus, req.limits.timeout_s, extra=where)
     manager = WorktreeManager(repo, pool_size=req.pool_size, disk_cap_mb=req.limits.disk_mb,
                               disk_cap_mode=req.limits.disk_cap)
+    log.debug("sandbox run %s: checking out %s (pool of %d)", run_id, req.base, req.pool_size, extra=where)
     with manager.checkout(run_id, base=req.base, keep=req.keep) as wt:
+        log.debug("sandbox run %s: worktree %s on %s at %s", run_id, wt.path, wt.branch, wt.base_commit, extra=where)
         say(f"sandbox {run_id}: {image} over {wt.branch} @ {wt.base_commit[:12]}")
         spec = RunSpec(
             image=image,
@@ -93,11 +102,14 @@ def sandbox_run(
             log_path=run_dir / "output.log",
         )
         result = run_container(spec, on_output=on_output)
+        log.info("sandbox run %s: container %s ended: %s in %.2fs", run_id, result.container_name, result.reason,
+                 result.duration_s, extra=where)
         if result.disk_exceeded:  # a run over its cap is never read: nothing of it reaches the object store
             changes = ChangeSet(base_commit=wt.base_commit, tree=_tree_of(repo, wt.base_commit))
             say("the run went over its disk cap: its tree was not extracted")
         else:
             changes = extract_changes(wt, req.extract)
+        log.debug("sandbox run %s: extracted %s", run_id, changes.stats(), extra=where)
         branch = wt.branch
     patch_path = None
     if req.keep:

@@ -12,13 +12,14 @@ def init(ctx: typer.Context) -> None:
     from runner.init_repo import init_repo
 
     a = get_app(ctx)
-    report = init_repo(a.repo_root())
+    report = init_repo(a.repo_root(), dry_run=a.dry_run)
+    would = "would create" if a.dry_run else "created"
 
     def human() -> None:
         for path in report.created:
-            a.console.print(f"created {path}", markup=False)
+            a.console.print(f"{would} {path}", markup=False)
         if report.excluded:
-            a.console.print("added .codex/ to .git/info/exclude", markup=False)
+            a.console.print(f"{'would add' if a.dry_run else 'added'} .codex/ to .git/info/exclude", markup=False)
         if not report.created and not report.excluded:
             a.console.print("already initialised", markup=False)
 

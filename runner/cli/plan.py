@@ -9,14 +9,12 @@ from runner.cli.context import get_app
 app = typer.Typer()
 
 PRD = typer.Argument(..., help="The PRD (Markdown or text).")
-WAIT = typer.Option(False, "--wait", help="Wait for another orchestrator's lock instead of failing.")
 
 
 @app.command("generate")
 def generate(
     ctx: typer.Context,
     prd: Path = PRD,
-    wait: bool = WAIT,
 ) -> None:
     """Plan the PRD into a validated task DAG (a new plan version; enters PLANNING)."""
     from runner.plans import plan_view, read_prd
@@ -27,11 +25,13 @@ def generate(
     llm = a.config.llm
     root = a.repo_root()
     if a.dry_run:
-        a.info(f"dry run: would send {len(text)} characters of {prd} to {llm.model} at {llm.base_url}")
+        plan = {"prd": str(prd), "characters": len(text), "model": llm.model, "base_url": llm.base_url}
+        a.emit({"dry_run": True, "plan": plan}, human=lambda: a.info(
+            f"dry run: would send {len(text)} characters of {prd} to {llm.model} at {llm.base_url}"))
         return
     from runner.planner import generate_plan
 
-    with command_session(root, "plan.generate", command=f"plan generate {prd}", wait=wait, info=a.info) as s:
+    with command_session(root, "plan.generate", command=f"plan generate {prd}", info=a.info) as s:
         plan = generate_plan(s.store, text, llm=llm, prd_path=str(prd), progress=a.info)
         view = plan_view(s.store, plan.version)
     a.info(f"plan v{plan.version} stored ({len(plan.task_ids)} tasks, {plan.attempts} attempt(s)); "
@@ -56,15 +56,17 @@ def show(
 
 
 @app.command("approve")
-def approve(ctx: typer.Context, wait: bool = WAIT) -> None:
+def approve(ctx: typer.Context) -> None:
     """Approve the newest plan version (PLANNING → SCAFFOLDING)."""
     from runner.plans import approve_plan, plan_view
     from runner.session import command_session
 
     a = get_app(ctx)
-    with command_session(a.repo_root(), "plan.approve", command="plan approve", wait=wait, info=a.info) as s:
+    with command_session(a.repo_root(), "plan.approve", command="plan approve", info=a.info) as s:
         if a.dry_run:
-            a.info(f"dry run: would approve plan v{s.store.plan().version}")
+            version = s.store.plan().version
+            a.emit({"dry_run": True, "plan": {"approve": version}},
+                   human=lambda: a.info(f"dry run: would approve plan v{version}"))
             return
         plan = approve_plan(s.store)
         view = plan_view(s.store, plan.version)
@@ -76,7 +78,6 @@ def approve(ctx: typer.Context, wait: bool = WAIT) -> None:
 def revise(
     ctx: typer.Context,
     feedback: str = typer.Argument(..., help="What to change in the plan."),
-    wait: bool = WAIT,
 ) -> None:
     """Make a new plan version from the current one and your feedback (old versions are kept)."""
     from runner.errors import InvalidInput
@@ -87,9 +88,11 @@ def revise(
     if not feedback.strip():
         raise InvalidInput("revision feedback is empty")
     llm = a.config.llm
-    with command_session(a.repo_root(), "plan.revise", command="plan revise", wait=wait, info=a.info) as s:
+    with command_session(a.repo_root(), "plan.revise", command="plan revise", info=a.info) as s:
         if a.dry_run:
-            a.info(f"dry run: would revise plan v{s.store.plan().version} with the feedback")
+            version = s.store.plan().version
+            a.emit({"dry_run": True, "plan": {"revise": version, "feedback": feedback}},
+                   human=lambda: a.info(f"dry run: would revise plan v{version} with the feedback"))
             return
         from runner.planner import revise_plan
 

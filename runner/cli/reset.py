@@ -5,17 +5,14 @@ import typer
 from runner.cli.context import get_app
 
 
-def reset(
-    ctx: typer.Context,
-    wait: bool = typer.Option(False, "--wait", help="Wait for another orchestrator's lock instead of failing."),
-) -> None:
+def reset(ctx: typer.Context) -> None:
     """Reset a FAILED repo to IDLE (tasks, plans and history are kept)."""
     from runner import lifecycle
     from runner.session import command_session
     from runner.views import ResetResult
 
     a = get_app(ctx)
-    with command_session(a.repo_root(), "reset", command="reset", wait=wait, info=a.info) as s:
+    with command_session(a.repo_root(), "reset", command="reset", info=a.info) as s:
         before = s.store.lifecycle_state()
         if a.dry_run:
             out = ResetResult(from_state=before, state=before, checkpoint=None)

@@ -22,7 +22,6 @@ def add(
     priority: int = typer.Option(5, "--priority", min=0, help="Lower runs first among ready tasks."),
     depends_on: list[str] = DEPENDS_ON,
     verification: str | None = typer.Option(None, "--verify", help="Command that proves the task is done."),
-    wait: bool = typer.Option(False, "--wait", help="Wait for another orchestrator's lock instead of failing."),
 ) -> None:
     """Add a task (without a plan it is ad-hoc work: recorded, no lifecycle move)."""
     from runner.session import command_session
@@ -31,7 +30,7 @@ def add(
 
     a = get_app(ctx)
     task = make_task(text, target_files=target_file, type_=type_, priority=priority, verification=verification)
-    with command_session(a.repo_root(), "task.add", command="task add", wait=wait, info=a.info) as s:
+    with command_session(a.repo_root(), "task.add", command="task add", info=a.info) as s:
         task = add_task(s.store, task, depends_on=depends_on, dry_run=a.dry_run)
         out = TaskAdded(task=task, adhoc=s.adhoc, dry_run=a.dry_run)
     a.emit(out, human=lambda: a.console.print(
@@ -45,8 +44,6 @@ def list_(
     status: str | None = typer.Option(None, "--status", help="Only tasks with this status."),
 ) -> None:
     """List tasks with status, type, priority and dependencies."""
-    from rich.table import Table
-
     from runner.errors import InvalidInput
     from runner.models import TASK_STATUSES
     from runner.session import command_session
@@ -62,12 +59,8 @@ def list_(
         if not out.tasks:
             a.console.print("no tasks")
             return
-        grid = Table(box=None, pad_edge=False)
-        for col in ("id", "status", "type", "prio", "tries", "title", "depends on"):
-            grid.add_column(col, no_wrap=col == "id", min_width=26 if col == "id" else None)
-        for t in out.tasks:
-            grid.add_row(t.id, t.status, t.type, str(t.priority), str(t.attempts), t.title,
-                         ", ".join(d[-8:] for d in t.dependencies))
-        a.console.print(grid)
+        a.table(("id", "status", "type", "prio", "tries", "title", "depends on"),
+                [(t.id, t.status, t.type, t.priority, t.attempts, t.title, ", ".join(d[-8:] for d in t.dependencies))
+                 for t in out.tasks], wide=("id",))
 
     a.emit(out, human=human)
