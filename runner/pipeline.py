@@ -33,7 +33,7 @@ __all__ = [
 
 
 def build_next(env: BuildEnv) -> BuildResult | None:
-    """Build the next ready task; None when no task is ready."""
+    """Build the next ready task; None when no task is ready (then nothing is checked: no key is needed)."""
     with _session(env, "build next", "build") as store:
         task = next_ready_task(store)
         if task is None:
@@ -42,9 +42,9 @@ def build_next(env: BuildEnv) -> BuildResult | None:
 
 
 def build_task(env: BuildEnv, task_id: str) -> BuildResult:
-    """Build one task by id (it must be pending or failed, with its dependencies completed)."""
+    """Build one task by id, prefix or suffix (it must be pending or failed, with its dependencies completed)."""
     with _session(env, f"build task {task_id}", "build") as store:
-        return TaskBuilder(env, store).build(_buildable(store, task_id))
+        return TaskBuilder(env, store).build(_buildable(store, resolve_task(store, task_id)))
 
 
 def build_all(env: BuildEnv, on_result: Callable[[BuildResult], None] | None = None) -> list[BuildResult]:
@@ -63,17 +63,21 @@ def build_all(env: BuildEnv, on_result: Callable[[BuildResult], None] | None = N
 
 
 def run_one(env: BuildEnv, text: str) -> BuildResult:
-    """`run "<task id or free text>"`: build an existing task, or add the text as an ad-hoc task and build it."""
+    """`run "<task id or free text>"`: build an existing task, or add the text as an ad-hoc task and build it.
+
+    An id-shaped reference that matches no task is an error, never a task titled with the id.
+    """
     text = text.strip()
     if not text:
         raise InvalidInput("give a task id or a description of the task")
     with _session(env, "run", "run") as store:
         task = find_task_ref(store, text)
         if task is None:
+            TaskBuilder(env, store).preflight(repo=True)  # nothing is added when the build could not start
             task = add_adhoc_task(store, text, via="run")
             env.progress(f"added ad-hoc task {task.id}: {task.title}")
         else:
-            task = _buildable(store, task.id)
+            task = _buildable(store, task)
         return TaskBuilder(env, store).build(task)
 
 
@@ -82,29 +86,45 @@ def build_scaffold(env: BuildEnv) -> BuildResult:
     from runner import lifecycle
 
     with _session(env, "scaffold", "scaffold") as store:
+        builder = TaskBuilder(env, store)
         pending = [t for t in store.list_tasks() if t.type == "scaffold" and t.status in ("pending", "failed")]
         if pending:
             task = min(pending, key=lambda t: (t.priority, t.id))
         else:
+            builder.preflight(repo=True)  # nothing is added when the build could not start
             plan = store.plan()
             summary = (plan.summary if plan else "") or "the project described by the plan"
             task = add_adhoc_task(store, f"Scaffold the project: {summary}", via="scaffold", task_type="scaffold")
-        result = TaskBuilder(env, store).build(task)
+        result = builder.build(task)
         if result.ok:
             lifecycle.transition(store, "BUILDING", reason=f"scaffold task {task.id} committed {result.commit}")
         return result
 
 
 def find_task_ref(store, text: str):
-    """The task `text` names by id or unique id prefix, or None when it is free text."""
+    """The task `text` names by id, prefix or suffix; None when it is free text.
+
+    InvalidInput when it names several tasks (listing them), or looks like a task id and names none.
+    """
+    from runner.tasks import ambiguous_message, id_shaped, matching_tasks
+
     if not re.fullmatch(r"[0-9A-Za-z]{4,26}", text):
         return None
-    try:
-        return store.get_task(text)
-    except InvalidInput as exc:
-        if "ambiguous" in str(exc):  # a prefix of several tasks is a mistake, not a description
-            raise
-        return None
+    hits = matching_tasks(store, text)
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise InvalidInput(ambiguous_message(text, hits))
+    if id_shaped(text):
+        raise InvalidInput(f"no task matches {text!r}, which looks like a task id (`codex-sandbox task list` "
+                           "shows the ids); to build from a description, write it in words")
+    return None
+
+
+def resolve_task(store, ref: str):
+    from runner.tasks import resolve_task as resolve
+
+    return resolve(store, ref)
 
 
 def add_adhoc_task(store, text: str, *, via: str, task_type: str | None = None):
@@ -122,20 +142,20 @@ def add_adhoc_task(store, text: str, *, via: str, task_type: str | None = None):
 
 def require_model_access(env: BuildEnv) -> None:
     """Fail before any task is touched when the live model cannot be called: OpenAI's API needs a key."""
-    llm = env.config.llm
-    if llm.mode == "live" and not env.api_key and "api.openai.com" in llm.base_url:
-        raise InvalidInput(
-            f"no API key: set {llm.api_key_env} (llm.api_key_env), or point llm.base_url at a local "
-            "endpoint, or use llm.mode: replay; `make demo` needs no key"
-        )
+    from runner.preflight import check_model_access
+
+    check_model_access(env.config.llm, env.api_key)
 
 
 @contextmanager
 def _session(env: BuildEnv, command: str, action: str) -> Iterator:
-    """E's command session (store, repo lock, recovery, lifecycle check), yielding the open store."""
+    """E's command session (store, repo lock, recovery, lifecycle check), yielding the open store.
+
+    What the build itself needs (a commit, the engine, the image, a key) is checked per task, by
+    TaskBuilder's preflight, only once there is something to build.
+    """
     from runner.session import command_session
 
-    require_model_access(env)
     with command_session(env.root, action, command=command, info=env.progress) as session:
         yield session.store
 
@@ -147,8 +167,7 @@ def next_ready_task(store):
     return next_ready(store.list_tasks())
 
 
-def _buildable(store, task_id: str):
-    task = store.get_task(task_id)  # InvalidInput when there is no such task
+def _buildable(store, task):
     if task.status == "completed":
         raise StateError(f"task {task.id} is already completed (commit {str(task.commit)[:12]})")
     if task.status == "running":
@@ -175,9 +194,7 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
         with Store.open(env.root) as store:
             plan["lifecycle"] = store.lifecycle_state()
             if task_ref:
-                task = find_task_ref(store, task_ref.strip())
-                if task is None and not adhoc:
-                    raise InvalidInput(f"no task with id {task_ref!r}")
+                task = find_task_ref(store, task_ref.strip()) if adhoc else resolve_task(store, task_ref)
             elif action == "scaffold":
                 task = next((t for t in store.list_tasks() if t.type == "scaffold" and t.status == "pending"), None)
             else:
@@ -193,6 +210,7 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
     else:
         plan["task"] = "none ready: nothing would be built"
         return plan
+    problems = _preflight_problems(env, task)
     try:
         target = integration_branch(env)
     except (StateError, SandboxError) as exc:
@@ -218,7 +236,31 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
         "manifest, prompt, events, diff, gate report in .codex/runs/<task>/<run>/",
     ]
     plan["max_attempts"] = cfg.build.max_attempts
+    plan["preflight"] = problems or "ok: the build could start now"
     return plan
+
+
+def _preflight_problems(env: BuildEnv, task) -> list[str]:
+    """What the real build's preflight would refuse, each as one line (for --dry-run)."""
+    from runner.errors import RunnerError
+    from runner.preflight import check_model_access, check_repo, check_services, check_target_clean
+
+    problems: list[str] = []
+    try:
+        target = check_repo(env.root, env.config.build.integration_branch)
+        if task is not None:
+            check_target_clean(env.root, target, list(task.target_files), task_id=task.id)
+    except (RunnerError, SandboxError) as exc:
+        problems.append(" ".join(str(exc).split()))
+    try:
+        check_services(env.image, env.config.sandbox.base_image)
+    except (RunnerError, SandboxError) as exc:
+        problems.append(" ".join(str(exc).split()))
+    try:
+        check_model_access(env.config.llm, env.api_key)
+    except RunnerError as exc:
+        problems.append(" ".join(str(exc).split()))
+    return problems
 
 
 

@@ -22,6 +22,7 @@ from runner.build_model import (
     integration_branch,
 )
 from runner.manifest import RunRecord, run_dir_for, sha256_text
+from runner.task_merge import MERGE_PENDING, TaskMerger, kept_message
 
 __all__ = ["BuildEnv", "BuildResult", "TaskBuilder", "integration_branch"]
 
@@ -35,12 +36,29 @@ class TaskBuilder:
         self.env = env
         self.store = store
         self.cfg = env.config
+        self.image: str | None = None  # the codex image, once the preflight found it
+        self.merger = TaskMerger(env, store)
 
     def build(self, task) -> BuildResult:
-        """Attempt `task` until it succeeds, fails for a reason a retry cannot fix, or runs out of attempts."""
-        landed = self._already_landed(task)
+        """Attempt `task` until it succeeds, fails for a reason a retry cannot fix, or runs out of attempts.
+
+        Before any attempt: what can be checked is checked (runner/preflight.py), a commit that already
+        landed is recorded, and a commit kept from a merge that was refused is merged — no model call.
+        A refusal raises with the task as it was and no attempt counted.
+        """
+        from runner.preflight import check_repo, check_target_clean
+
+        target = check_repo(self.env.root, self.cfg.build.integration_branch)
+        landed = self._already_landed(task, target)
         if landed is not None:
             return landed
+        check_target_clean(self.env.root, target, list(task.target_files), task_id=task.id)
+        kept = self.merger.kept_run(task)
+        if kept is not None:
+            merged = self.merger.merge_kept(task, kept, target)
+            if merged is not None:
+                return merged
+        self.image = self.preflight()
         while True:
             result = self.attempt(task)
             if result.ok or result.outcome not in RETRYABLE or result.attempts >= self.cfg.build.max_attempts:
@@ -48,17 +66,24 @@ class TaskBuilder:
             self.env.progress(f"retrying {task.id} ({result.outcome}): attempt {result.attempts + 1}")
             task = self.store.get_task(task.id)
 
-    def _already_landed(self, task) -> BuildResult | None:
-        """A crash after the merge but before the store update left the commit in place: finish, do not redo."""
-        import subprocess
+    def preflight(self, *, repo: bool = False) -> str:
+        """The engine answers, the codex image is built, the model can be called (and with `repo`, the
+        repository has a branch to build on); returns the image tag. Nothing is changed."""
+        from runner.preflight import check_model_access, check_repo, check_services
 
-        target = integration_branch(self.env)
-        proc = subprocess.run(
-            ["git", "-C", str(self.env.root), "log", "-n", "1", "--format=%H", "--fixed-strings",
-             f"--grep=Task-Id: {task.id}", f"refs/heads/{target}", "--"],
-            capture_output=True, text=True, check=False,
-        )
-        sha = proc.stdout.strip()
+        if repo:
+            check_repo(self.env.root, self.cfg.build.integration_branch)
+        image = check_services(self.env.image, self.cfg.sandbox.base_image)
+        check_model_access(self.cfg.llm, self.env.api_key)
+        return image
+
+    def _already_landed(self, task, target: str) -> BuildResult | None:
+        """A crash after the merge but before the store update left the commit in place: finish, do not redo."""
+        from sandbox.gitcmd import git_trusted
+
+        proc = git_trusted(self.env.root, "log", "-n", "1", "--format=%H", "--fixed-strings",
+                           f"--grep=Task-Id: {task.id}", f"refs/heads/{target}", "--", check=False)
+        sha = proc.stdout.decode().strip()
         if proc.returncode != 0 or not sha:
             return None
         self.store.update_task(task.id, event="task.completed", details={"recovered": True, "commit": sha},
@@ -74,7 +99,7 @@ class TaskBuilder:
 
         env, store, cfg = self.env, self.store, self.cfg
         target = integration_branch(env)
-        image = env.image or codex_image(cfg.sandbox.base_image)
+        image = self.image or env.image or codex_image(cfg.sandbox.base_image)
         run = Run(task_id=task.id, kind="build", pid=os.getpid(), image=image)
         attempt_no = task.attempts + 1
         rec = RunRecord(run_dir_for(env.root, task.id, run.id), task.id, run.id, task.type, attempt_no, run.started_at)
@@ -173,9 +198,10 @@ class TaskBuilder:
 
     def _commit_and_merge(self, task, run, rec: RunRecord, changes, target: str, final_message: str | None) -> bool:
         """Commit on the task branch, then merge (gated again when the merge mixes in others' changes)."""
-        from runner.merge_gate import MergeBlocked, gate_merge
+        from runner.merge_gate import MergeBlocked
+        from sandbox.errors import WorktreeError
         from sandbox.faults import fault_point
-        from sandbox.gitops import commit_changeset, merge_branch
+        from sandbox.gitops import commit_changeset
 
         branch = f"codex/{task.id}"
         self._drop_stale_branch(task, run, branch, changes.base_commit)
@@ -187,17 +213,9 @@ class TaskBuilder:
         rec.git["commit"] = sha
         self.store.audit("build.committed", task_id=task.id, run_id=run.id, details={"commit": sha, "branch": branch})
         fault_point("build.committed")
-        def gate(old: str, new: str) -> None:
-            report = gate_merge(self.env.root, self.cfg, changes.base_commit, old, new,
-                                target_files=list(task.target_files) or None)
-            if report is not None:
-                self.store.audit("build.merge_gated", task_id=task.id, run_id=run.id,
-                                 details={"into": target, "base": old, "decision": report.decision})
-
         try:
             with rec.timed("merge_s"):
-                merged = merge_branch(self.env.root, branch, target, message=f"Merge {branch}: {task.title}",
-                                      before_update=gate, identity=self.cfg.build.identity)
+                merged = self.merger.merge(task, run.id, branch, changes.base_commit, target)
             fault_point("build.merged")
         except MergeBlocked as exc:
             rec.artifact("merge-gates.json", exc.report.model_dump_json(indent=2) + "\n")
@@ -206,14 +224,14 @@ class TaskBuilder:
                                       "blocking": len(exc.report.blocking)})
             rec.fail("blocked", f"{exc}; {target} was not changed", 3, status="blocked")
             return False
+        except WorktreeError as exc:  # the checkout is in the way: the commit stays, the merge waits
+            rec.fail(MERGE_PENDING, kept_message(exc, task.id, sha, branch), 1)
+            return False
         rec.git["merge_commit"] = merged.commit
         rec.git["fast_forward"] = merged.fast_forward
-        for note in merged.notes:
-            self.env.progress(f"merge: {note}")
         if merged.notes:
             rec.git["merge_notes"] = merged.notes
-        self.store.audit("build.merged", task_id=task.id, run_id=run.id,
-                         details={"into": target, "commit": merged.commit, "fast_forward": merged.fast_forward})
+        self.merger.record(task, run.id, target, merged)
         self.env.progress(f"committed {sha[:12]} on {branch}; merged into {target}"
                           f" ({'fast-forward' if merged.fast_forward else 'merge commit ' + merged.commit[:12]})")
         return True
@@ -313,6 +331,11 @@ class TaskBuilder:
             self.store.update_task(task.id, event="task.completed", details={"run_id": run.id},
                                    status="completed", commit=rec.git.get("merge_commit") or rec.git.get("commit"),
                                    last_error=None, error_context=None)
+            return
+        if rec.outcome == MERGE_PENDING:  # committed, not merged: pending, and the next build only merges
+            self.store.update_task(task.id, event="task.merge_pending",
+                                   details={"run_id": run.id, "commit": rec.git.get("commit")},
+                                   status="pending", last_error=rec.error, error_context=None)
             return
         if rec.status == "interrupted":
             self.store.update_task(task.id, event="task.interrupted", details={"run_id": run.id}, status="pending")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -12,6 +13,47 @@ from runner.models import TASK_TYPES, Task
 
 if TYPE_CHECKING:
     from runner.store import Store
+
+# A task id is a ULID: 26 characters of Crockford's base32 (no I, L, O, U), the first a digit 0-7.
+# A word of that alphabet starting with such a digit is taken for an id (or its prefix), not for a title.
+_ID_SHAPED = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{3,25}", re.IGNORECASE)
+_SHOWN = 10
+
+
+def id_shaped(ref: str) -> bool:
+    """Whether `ref` looks like a task id or an id prefix (`run` treats anything else as free text)."""
+    return bool(_ID_SHAPED.fullmatch(ref.strip()))
+
+
+def matching_tasks(store: Store, ref: str) -> list[Task]:
+    """The tasks `ref` names: its exact id, else the ids it starts with, else (4+ characters) ends with."""
+    ref = ref.strip().upper()
+    if not ref:
+        return []
+    tasks = store.list_tasks()
+    for hits in ([t for t in tasks if t.id.upper() == ref],
+                 [t for t in tasks if t.id.upper().startswith(ref)],
+                 [t for t in tasks if len(ref) >= 4 and t.id.upper().endswith(ref)]):
+        if hits:
+            return hits
+    return []
+
+
+def resolve_task(store: Store, ref: str) -> Task:
+    """The one task `ref` names (id, prefix or suffix); InvalidInput naming the reference, or the candidates."""
+    hits = matching_tasks(store, ref)
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise InvalidInput(f"no task matches {ref.strip()!r}; `codex-sandbox task list` shows the ids")
+    raise InvalidInput(ambiguous_message(ref, hits))
+
+
+def ambiguous_message(ref: str, hits: list[Task]) -> str:
+    """`ref` matches several tasks: say so and list them (id and title), so the user can pick one."""
+    shown = "; ".join(f"{t.id} {t.title}" for t in hits[:_SHOWN])
+    more = f"; and {len(hits) - _SHOWN} more" if len(hits) > _SHOWN else ""
+    return f"task reference {ref.strip()!r} is ambiguous: it matches {len(hits)} tasks: {shown}{more}; give more of the id"
 
 
 def make_task(

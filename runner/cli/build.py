@@ -29,6 +29,16 @@ def make_env(a, *, command: str = "build"):
 
 
 @contextmanager
+def working(a, env, first_step: str) -> Iterator:
+    """While the build runs: SIGTERM unwinds like Ctrl-C, and on a terminal a live status shows the step."""
+    from runner.progress import for_app
+
+    with terminate_as_interrupt(), for_app(a, first_step) as act:
+        env.progress = act.note
+        yield act
+
+
+@contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (a CI cancel, `docker stop`) unwinds like Ctrl-C: container, gateway and worktree are cleaned up."""
     import signal
@@ -57,34 +67,52 @@ def render_result(a, result) -> None:
     say(f"{mark}  task {result.task_id}  {result.title}")
     if result.ok:
         how = "fast-forward" if result.fast_forward else f"merge commit {str(result.merge_commit)[:12]}"
-        say(f"  commit   {str(result.commit)[:12]} on {result.branch}, merged into {result.integration_branch} ({how})")
+        kept = " (the kept commit; no model call)" if result.outcome == "merged_kept_commit" else ""
+        say(f"  commit   {str(result.commit)[:12]} on {result.branch}, merged into {result.integration_branch} "
+            f"({how}){kept}")
     else:
+        if result.commit and not result.merge_commit:
+            say(f"  commit   {str(result.commit)[:12]} kept on {result.branch}, not merged")
         say(f"  reason   {result.outcome}: {result.error}")
     if result.gate_decision:
-        blocking = sum(1 for f in result.findings if f.get("blocking"))
-        say(f"  gates    {result.gate_decision} ({len(result.findings)} finding(s), {blocking} blocking)")
+        say(f"  gates    {result.gate_decision} ({finding_counts(result.findings)})")
         for f in result.findings[:10]:
             where = f"{f.get('file')}:{f.get('line')}" if f.get("line") else f.get("file")
-            say(f"           {'BLOCK' if f.get('blocking') else 'warn '} {f.get('gate')}/{f.get('rule')} {where}")
+            say(f"           {finding_label(f):<12} {f.get('gate')}/{f.get('rule')} {where}")
+        if len(result.findings) > 10:
+            say(f"           ... {len(result.findings) - 10} more in {_rel(a, result.run_dir or '')}/gates.json")
     say(f"  tokens   {result.tokens_in} in, {result.tokens_out} out ({result.requests} model request(s))")
     say(f"  attempts {result.attempts}   run {result.run_id}")
     if result.manifest_path:
         say(f"  manifest {_rel(a, result.manifest_path)}")
 
 
+def finding_label(f: dict) -> str:
+    """BLOCK, overridden, pre-existing (already there before the change: not the model's) or warn."""
+    if f.get("overridden"):
+        return "overridden"
+    if f.get("blocking"):
+        return "BLOCK"
+    return "pre-existing" if f.get("pre_existing") else "warn"
+
+
+def finding_counts(findings: list[dict]) -> str:
+    """'3 finding(s): 1 blocking, 1 new, 1 pre-existing' — what the change added kept apart from what it found."""
+    labels = [finding_label(f) for f in findings]
+    parts = [f"{labels.count(k)} {name}" for k, name in
+             (("BLOCK", "blocking"), ("warn", "new"), ("pre-existing", "pre-existing"), ("overridden", "overridden"))
+             if labels.count(k)]
+    return f"{len(findings)} finding(s)" + (": " + ", ".join(parts) if parts else "")
+
+
 def finish(a, result) -> None:
     """Emit the result and exit with its code (one error line on stderr when it failed)."""
     a.emit(result, human=lambda: render_result(a, result))
     if not result.ok:
-        error_line(result.error)
-        raise typer.Exit(result.exit_code or 1)
+        from runner.errors import CommandFailed
 
-
-def error_line(message: str | None) -> None:
-    """The one `error: ...` line on stderr (also with --json, whose stdout stays pure JSON)."""
-    import sys
-
-    sys.stderr.write("error: " + (" ".join(str(message or "failed").split())) + "\n")
+        # main prints the one `error: ...` line (and puts it into the JSON document under --json)
+        raise CommandFailed(result.error or result.outcome, result.exit_code or 1)
 
 
 def show_plan(a, plan: dict) -> None:
@@ -117,7 +145,7 @@ def next_(ctx: typer.Context) -> None:
     env = make_env(a, command="build next")
     if a.dry_run:
         return show_plan(a, describe_plan(env))
-    with terminate_as_interrupt():
+    with working(a, env, "looking for the next ready task"):
         result = build_next(env)
     if result is None:
         a.emit({"built": None, "message": "no task is ready"}, human=lambda: a.console.print("no task is ready"))
@@ -126,15 +154,15 @@ def next_(ctx: typer.Context) -> None:
 
 
 @app.command("task")
-def task(ctx: typer.Context, task_id: str = typer.Argument(..., help="Task id (or a unique prefix).")) -> None:
-    """Build one task by id."""
+def task(ctx: typer.Context, task_id: str = typer.Argument(..., help="Task id (or a unique prefix or suffix).")) -> None:
+    """Build one task by id; a task whose commit is kept from a refused merge is merged, not built again."""
     from runner.pipeline import build_task, describe_plan
 
     a = get_app(ctx)
     env = make_env(a, command=f"build task {task_id}")
     if a.dry_run:
         return show_plan(a, describe_plan(env, task_ref=task_id))
-    with terminate_as_interrupt():
+    with working(a, env, f"building task {task_id}"):
         result = build_task(env, task_id)
     finish(a, result)
 
@@ -148,8 +176,12 @@ def all_(ctx: typer.Context) -> None:
     env = make_env(a, command="build all")
     if a.dry_run:
         return show_plan(a, describe_plan(env))
-    with terminate_as_interrupt():
-        results = build_all(env, on_result=None if a.json else lambda r: render_result(a, r))
+    def show(result) -> None:
+        with act.paused():
+            render_result(a, result)
+
+    with working(a, env, "looking for ready tasks") as act:
+        results = build_all(env, on_result=None if a.json else show)
     failed = next((r for r in results if not r.ok), None)
     if a.json:
         a.emit({"results": [r.model_dump(mode="json") for r in results]})
@@ -158,5 +190,6 @@ def all_(ctx: typer.Context) -> None:
     else:
         a.console.print(f"built {sum(r.ok for r in results)} task(s)" + (", then one failed" if failed else ""))
     if failed is not None:
-        error_line(f"task {failed.task_id}: {failed.error}")
-        raise typer.Exit(failed.exit_code or 1)
+        from runner.errors import CommandFailed
+
+        raise CommandFailed(f"task {failed.task_id}: {failed.error}", failed.exit_code or 1)
