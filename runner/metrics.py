@@ -70,7 +70,7 @@ class StoreCollector:
         violations.add_metric(["warn"], float(warned))
         yield violations
 
-        deploys = [r for r in runs if r.kind == "deploy" and r.status in ("succeeded", "failed")]
+        deploys = [r for r in runs if is_deployment(r)]
         ok = sum(1 for r in deploys if r.status == "succeeded")
         total = CounterMetricFamily("deployments", "Finished deploys by outcome.", labels=["outcome"])
         total.add_metric(["succeeded"], float(ok))
@@ -87,6 +87,13 @@ class StoreCollector:
         vt.add_metric(["passed"], float(sum(1 for r in verifies if r.status == "succeeded")))
         vt.add_metric(["failed"], float(sum(1 for r in verifies if r.status == "failed")))
         yield vt
+
+
+def is_deployment(run) -> bool:
+    """A deploy or rollback that reached the environment and ended: not one a check refused (gate, state,
+    nothing to roll back to) nor one still running."""
+    return (run.kind == "deploy" and run.status in ("succeeded", "failed")
+            and (run.details or {}).get("outcome") not in ("refused", "blocked"))
 
 
 def _le(bound: float) -> str:

@@ -30,13 +30,17 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _can_prompt(a) -> bool:
+    return not (a.json or _in_ci() or not sys.stdin.isatty())
+
+
 def approval(a, env: str, needed: bool, approve: bool, what: str) -> str | None:
     """'flag', 'tty' or None; refused (exit 3) in --json/CI/no terminal without --approve."""
     if not needed:
         return None
     if approve:
         return "flag"
-    if a.json or _in_ci() or not sys.stdin.isatty():
+    if not _can_prompt(a):
         raise PolicyViolation(f"{what} to {env} needs approval: pass --approve")
     if typer.confirm(f"{what} to {env}?", default=False):
         return "tty"
@@ -65,7 +69,9 @@ def _render(a, result) -> None:
 
     a.emit(data, human)
     if not result.ok:
-        raise typer.Exit(1)
+        from runner.errors import CommandFailed
+
+        raise CommandFailed(f"{result.env}: {result.status}" + (f": {result.message}" if result.message else ""))
 
 
 def _overrides(root, override: list[str] | None, reason: list[str] | None) -> list:
@@ -92,14 +98,16 @@ def _blocked(a, exc) -> None:
 
     data = {"blocked": True, "env": exc.env, "commit": exc.commit, "report": exc.report.model_dump(mode="json")}
     a.emit(data, lambda: print(render_text(exc.report)))
-    sys.stderr.write(f"error: {exc}\n")
-    raise typer.Exit(PolicyViolation.exit_code)
+    from runner.errors import CommandFailed
+
+    raise CommandFailed(str(exc), PolicyViolation.exit_code)
 
 
 def _deploy(ctx: typer.Context, env: str, approve: bool, commit: Optional[str],
             override: list[str] | None = None, reason: list[str] | None = None) -> None:  # fmt: skip
     from runner.deploy.gate import DeployBlocked
     from runner.deploy.service import Deployer
+    from runner.progress import for_app
     from runner.session import command_session
     from runner.store import Store
 
@@ -115,14 +123,16 @@ def _deploy(ctx: typer.Context, env: str, approve: bool, commit: Optional[str],
         needed = deployer.provider.env_config(env).needs_approval(env)
         sha = deployer.resolve_commit(commit)
     via = approval(a, env, needed, approve, f"deploy {sha[:12]}")
-    with command_session(root, "deploy", command=f"deploy {env}", info=a.info) as session:
+    with (command_session(root, "deploy", command=f"deploy {env}", info=a.info) as session,
+          for_app(a, f"deploying {sha[:12]} to {env}") as act):
         deployer = Deployer(root, a.config.deploy, store=session.store, secrets=_secrets_loader(a),
-                            policies=a.config.policies)  # fmt: skip
-        a.info(f"deploying {sha[:12]} to {env} ({a.config.deploy.provider}); policy gate first")
+                            policies=a.config.policies, progress=act.step)  # fmt: skip
+        act.note(f"deploying {sha[:12]} to {env} ({a.config.deploy.provider}); policy gate first")
         try:
             result = deployer.deploy(env, commit=sha, approved_by=via, on_line=None, overrides=overrides)
         except DeployBlocked as exc:
-            _blocked(a, exc)
+            with act.paused():  # the findings go to stdout
+                _blocked(a, exc)
     _render(a, result)
 
 
@@ -161,6 +171,7 @@ def rollback(
 ) -> None:
     """Put the environment's previous image back (allowed in every lifecycle state; takes the repo lock)."""
     from runner.deploy.service import Deployer
+    from runner.progress import for_app
     from runner.session import command_session
 
     a = get_app(ctx)
@@ -172,8 +183,12 @@ def rollback(
             lambda: print(f"would roll back {env} to its previous image"),
         )
         return
+    if _can_prompt(a):
+        deployer.rollback_target(env)  # nothing to roll back to: refused before the prompt, not after
     via = approval(a, env, deployer.provider.env_config(env).needs_approval(env), approve, "roll back")
-    with command_session(root, "deploy.rollback", command=f"deploy rollback {env}", info=a.info) as session:
-        deployer = Deployer(root, a.config.deploy, store=session.store, secrets=_secrets_loader(a))
+    with (command_session(root, "deploy.rollback", command=f"deploy rollback {env}", info=a.info) as session,
+          for_app(a, f"rolling back {env}") as act):
+        deployer = Deployer(root, a.config.deploy, store=session.store, secrets=_secrets_loader(a),
+                            progress=act.step)
         result = deployer.rollback(env, approved_by=via)
     _render(a, result)

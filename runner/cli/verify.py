@@ -37,14 +37,20 @@ def run(
         }
         a.emit({"dry_run": True, "plan": plan}, lambda: [print(f"{k}: {v}") for k, v in plan.items()])
         return
+    from runner.progress import for_app
+
     on_output = (lambda text: sys.stderr.write(text)) if stream and not a.json else None
     # Lock, recover a crashed run's leftovers, check the lifecycle (ad hoc without a plan: no state moves).
-    with command_session(root, "verify.run", command="verify run", info=a.info) as session:
-        a.info(f"verifying {commit} in the sandbox")
-        report = run_verify(root, a.config, store=session.store, commit=commit, on_output=on_output)
+    with (command_session(root, "verify.run", command="verify run", info=a.info) as session,
+          for_app(a, f"verifying {commit}") as act):
+        act.note(f"verifying {commit} in the sandbox")
+        report = run_verify(root, a.config, store=session.store, commit=commit, on_output=on_output,
+                            progress=act.step)
     a.emit(report.model_dump(mode="json"), lambda: [print(line) for line in report.lines()])
     if not report.passed:
-        raise typer.Exit(1)
+        from runner.errors import CommandFailed
+
+        raise CommandFailed(f"verify {report.commit[:12]}: {report.reason or 'tests failed'}")
 
 
 @app.command("report")

@@ -59,6 +59,12 @@ class Provider(Protocol):
 
     def rollback(self, env: str) -> DeployResult: ...
 
+    def preflight(self, env: str, commit: str) -> None:
+        """Raise, changing nothing, when a deploy of `commit` to `env` could not even start."""
+
+    def rollback_target(self, env: str) -> str | None:
+        """What a rollback of `env` would bring back (None: nothing to roll back to)."""
+
     def status(self, env: str) -> EnvStatus: ...
 
     def app_container(self, env: str) -> str | None: ...

@@ -69,6 +69,25 @@ class ComposeProvider(DockerProvider):
 
         atomic_write(self._state_path(env), json.dumps(data, indent=1))
 
+    # -- preflight ---------------------------------------------------------------------------------
+
+    def preflight(self, env: str, commit: str) -> None:
+        """The engine answers, the compose CLI is there, and the commit holds the compose file."""
+        from sandbox.gitcmd import git_trusted
+
+        self.env_config(env)
+        self.client  # noqa: B018 - EngineUnavailable (exit 4) when the engine cannot be reached
+        cmd = compose_command(self.cfg.compose_command)
+        if not shutil.which(cmd[0]):
+            raise InvalidInput(f"the compose CLI {cmd[0]!r} is not installed (deploy.compose_command)")
+        path = self.cfg.compose_file.removeprefix("./") or "compose.yaml"
+        if git_trusted(self.repo, "cat-file", "-e", f"{commit}:{path}", check=False).returncode != 0:
+            raise InvalidInput(f"commit {commit[:12]} has no {path} (deploy.compose_file) to deploy")
+
+    def rollback_target(self, env: str) -> str | None:
+        self.env_config(env)
+        return self._state(env).get("previous")
+
     # -- compose plumbing --------------------------------------------------------------------------
 
     def _tree(self, commit: str, context_tar: bytes | None) -> Path:

@@ -82,6 +82,28 @@ class DockerProvider:
             labels[COMMIT_LABEL] = commit
         return labels
 
+    # -- preflight: what is checked before a deploy or rollback is recorded --------------------------
+
+    def preflight(self, env: str, commit: str) -> None:
+        """The engine answers and the commit holds the Dockerfile the app is built from."""
+        from sandbox.gitcmd import git_trusted
+
+        self.env_config(env)
+        self.client  # noqa: B018 - EngineUnavailable (exit 4) when the engine cannot be reached
+        path = self.cfg.dockerfile.removeprefix("./") or "Dockerfile"
+        if git_trusted(self.repo, "cat-file", "-e", f"{commit}:{path}", check=False).returncode != 0:
+            raise InvalidInput(f"commit {commit[:12]} has no {path} (deploy.dockerfile): the docker provider builds "
+                               "the app image from it, and the app must answer the health check "
+                               "(health_url, default /health)")
+
+    def rollback_target(self, env: str) -> str | None:
+        """The commit (or image id) a rollback of `env` would bring back; None when there is none."""
+        self.env_config(env)
+        prev = self._image(f"{self.image_repo}:{env}-previous")
+        if prev is None:
+            return None
+        return prev.labels.get(COMMIT_LABEL) or prev.id
+
     # -- engine helpers -------------------------------------------------------------------------
 
     def _get(self, name: str):

@@ -62,13 +62,16 @@ class Deployer:
         provider=None,
         runs_dir: Path | None = None,
         policies=None,
+        progress: Callable[[str], None] | None = None,
     ):
+        self.progress = progress or (lambda _m: None)  # one line per step of a deploy, for the live status
         self.repo = Path(repo).resolve()
         self.cfg = cfg
         self.store = store
         self.policies = policies  # the config's `policies:` (None: policies/default.yaml)
         self._loader = secrets
         self._seen: dict[str, str] = {}  # values handed out, so every message can be redacted
+        self._switching = False  # the provider was asked to change the environment
         self.provider = provider or make_provider(self.repo, cfg, self._secrets)
         self.runs_dir = runs_dir or self.repo / ".codex" / "runs" / "deploy"
 
@@ -137,20 +140,25 @@ class Deployer:
                 raise StateError(
                     f"{sha[:12]} has no passing verify run: `codex-sandbox verify run --commit {sha[:12]}` first"
                 )
+        self.preflight(env, sha)
+        self.progress(f"policy gate over what {sha[:12]} ships to {env}")
         gate = self.check(env, sha, overrides=overrides, actor=actor)
+        # Only now, with every refusal behind us, does the deploy start: the lifecycle moves and a run is recorded.
         mode = self._enter_deploying(sha)
         run = self._start_run(env, sha, approved_by, gate=gate)
         run_id = run.id if run is not None else _local_id()
         result: DeployResult | None = None
         error: str | None = None
+        refused = False
         try:
             result = self._deploy(env, sha, run_id, on_line)
             return result
         except Exception as exc:
             error = redact(str(exc), self._seen)
+            refused = _refusal(exc) and not self._switching  # a check said no before the environment was touched
             raise
         finally:
-            self._finish_run(run, env, result, error)
+            self._finish_run(run, env, result, error, refused=refused)
             final = (
                 ecfg.needs_approval(env) or env == list(self.cfg.environments)[-1]
             )  # prod-like: now observe
@@ -158,6 +166,24 @@ class Deployer:
                 from runner import lifecycle
 
                 lifecycle.transition(self.store, "OBSERVING", reason=f"deployed {sha[:12]} to {env}")
+
+    def preflight(self, env: str, sha: str) -> None:
+        """What a deploy needs before it starts (engine, the commit's Dockerfile or compose file, the step
+        images); a refusal here records no run and moves no state."""
+        self.provider.preflight(env, sha)
+        images = {s.image or self.cfg.step_image for s in self.provider.env_config(env).steps}
+        if images:
+            from docker.errors import ImageNotFound
+
+            from sandbox.docker_client import get_client
+            from sandbox.errors import ImageError
+
+            for image in sorted(images):
+                try:
+                    get_client().images.get(image)
+                except ImageNotFound:
+                    raise ImageError(f"the deploy steps need the image {image}, which is not built; "
+                                     "run `codex-sandbox images build`") from None
 
     def check(self, env: str, sha: str, *, overrides: list = (), actor: str = "human") -> dict:
         """The deploy gate (runner/deploy/gate.py); a block is recorded and raises DeployBlocked."""
@@ -216,6 +242,7 @@ class Deployer:
 
                 tree = extract_tree(context_tar, Path(tmp) / "tree")
             for step in (s for s in ecfg.steps if s.phase == "pre"):
+                self.progress(f"{env}: step {step.name} (before the switch)")
                 info = self._step(step, env, sha, run_id, tree, "none", None, log_dir, on_line)
                 steps.append(info)
                 if not info["ok"]:
@@ -227,6 +254,8 @@ class Deployer:
                         message=f"step {step.name} failed ({info['reason']}); nothing was switched",
                         steps=steps,
                     )
+            self.progress(f"{env}: building the app image of {sha[:12]}, switching, waiting for the health check")
+            self._switching = True
             result = self.provider.deploy(env, sha, context_tar)
             result.message = redact(result.message, self._seen)
             post = [s for s in ecfg.steps if s.phase == "post"]
@@ -234,6 +263,7 @@ class Deployer:
                 failed = None
                 with self.provider.app_network(env) as (net, url):
                     for step in post:
+                        self.progress(f"{env}: step {step.name} (after the switch)")
                         network = net if step.network == "app" else "none"
                         info = self._step(step, env, sha, run_id, tree, network, url, log_dir, on_line)
                         steps.append(info)
@@ -274,22 +304,34 @@ class Deployer:
             on_line=on_line,
         )
 
+    def rollback_target(self, env: str) -> str:
+        """What a rollback would bring back; a rollback with nothing to go back to is refused, not attempted
+        (no run is recorded, so it is no failed deployment)."""
+        target = self.provider.rollback_target(env)
+        if target is None:
+            raise StateError(f"nothing to roll back to in {env}: no previous deploy is recorded")
+        return target
+
     def rollback(self, env: str, *, approved_by: str | None = None) -> DeployResult:
         ecfg = self.provider.env_config(env)
         if ecfg.needs_approval(env) and not approved_by:
             raise PolicyViolation(
                 f"rolling back {env} needs approval: pass --approve (or confirm on a terminal)"
             )
+        target = self.rollback_target(env)
         run = self._start_run(env, None, approved_by, action="rollback")
-        result, error = None, None
+        result, error, refused = None, None, False
         try:
+            self.progress(f"{env}: rolling back to {target[:12]}, waiting for the health check")
+            self._switching = True
             result = self.provider.rollback(env)
             return result
         except Exception as exc:
             error = redact(str(exc), self._seen)
+            refused = _refusal(exc) and not self._switching
             raise
         finally:
-            self._finish_run(run, env, result, error, action="rollback")
+            self._finish_run(run, env, result, error, action="rollback", refused=refused)
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -313,12 +355,15 @@ class Deployer:
         self.store.start_run(run)
         return run
 
-    def _finish_run(self, run, env, result: DeployResult | None, error: str | None, action="deploy") -> None:
+    def _finish_run(self, run, env, result: DeployResult | None, error: str | None, action="deploy",
+                    refused: bool = False) -> None:
+        """Close the run: deployed, rolled_back or failed — or refused, when it stopped on a check before
+        anything was switched (that is no deployment, and deployment_success_rate does not count it)."""
         if run is None:
             return
         from runner.models import utcnow
 
-        outcome = result.status if result is not None else "failed"
+        outcome = result.status if result is not None else "refused" if refused else "failed"
         details = {
             "env": env,
             "provider": self.cfg.provider,
@@ -344,6 +389,11 @@ class Deployer:
             container=result.container if result is not None else None,
             error=error or (None if outcome == "deployed" else (result.message if result else "failed")),
         )
+
+
+def _refusal(exc: BaseException) -> bool:
+    """A check said no (bad input, wrong state, missing approval)."""
+    return isinstance(exc, (InvalidInput, StateError, PolicyViolation))
 
 
 def _gate_range(store, env: str, sha: str, repo: Path) -> str:

@@ -18,9 +18,14 @@ OUT = "/out"
 
 def rev_parse(repo: Path, rev: str) -> str:
     proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"], capture_output=True, text=True
+        ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
+        from runner.preflight import has_commits, no_commit_message
+
+        if not has_commits(repo):
+            raise InvalidInput(no_commit_message(repo))
         raise InvalidInput(f"unknown commit {rev!r}")
     return proc.stdout.strip()
 
@@ -75,23 +80,30 @@ def run_verify(
     commit: str = "HEAD",
     run_id: str | None = None,
     on_output: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> VerifyReport:
-    """Verify `commit`; record the run and report; in lifecycle mode move VERIFYING → DEPLOYING on a pass."""
+    """Verify `commit`; record the run and report; in lifecycle mode move to VERIFYING, then DEPLOYING on a pass.
+
+    Checked before anything is recorded: the commit, the lifecycle, the engine and the test image. The
+    lifecycle moves only once the tests ran and produced a report: a run that never happened (engine
+    down, image missing, container refused) changes no state.
+    """
     from runner.models import Run, new_id
 
     repo = Path(repo).resolve()
     cfg = config.verify
+    say = progress or (lambda _m: None)
     sha = rev_parse(repo, commit)
-    mode = _enter(store, sha)
-    run_id = run_id or new_id()
+    mode = _mode(store)
     image, image_id = _image(cfg)
+    run_id = run_id or new_id()
     run = Run(id=run_id, kind="verify", commit=sha, image=image, pid=os.getpid(), details={"mode": mode})
     if store is not None:
         store.start_run(run, event="verify.started", details={"commit": sha, "mode": mode})
     report: VerifyReport | None = None
     error: str | None = None
     try:
-        report = _run(repo, config, sha, run_id, image, image_id, mode, on_output)
+        report = _run(repo, config, sha, run_id, image, image_id, mode, on_output, say)
         return report
     except Exception as exc:
         error = str(exc)
@@ -99,26 +111,30 @@ def run_verify(
     finally:
         if store is not None:
             _record(store, repo, run, report, error)
-        if report is not None and mode == "lifecycle" and report.passed:
-            from runner import lifecycle
-
-            lifecycle.transition(
-                store, "DEPLOYING", reason=f"verify passed for {sha[:12]}", context={"commit": sha}
-            )
+        if report is not None and mode == "lifecycle":
+            _advance(store, sha, report.passed)
 
 
-def _enter(store, sha: str) -> str:
+def _mode(store) -> str:
+    """How the lifecycle allows this verify (ad hoc without a plan); checks only, moves nothing."""
     if store is None:
         return "adhoc"
     from runner import lifecycle
 
-    mode = lifecycle.require(store, "verify.run")
-    if mode == "lifecycle" and store.lifecycle_state() != "VERIFYING":
-        lifecycle.transition(store, "VERIFYING", reason=f"verifying {sha[:12]}")
-    return mode
+    return lifecycle.require(store, "verify.run")
 
 
-def _run(repo, config, sha, run_id, image, image_id, mode, on_output) -> VerifyReport:
+def _advance(store, sha: str, passed: bool) -> None:
+    """The tests ran: the lifecycle is VERIFYING now, and DEPLOYING for this commit if they passed."""
+    from runner import lifecycle
+
+    if store.lifecycle_state() != "VERIFYING":
+        lifecycle.transition(store, "VERIFYING", reason=f"verified {sha[:12]}")
+    if passed:
+        lifecycle.transition(store, "DEPLOYING", reason=f"verify passed for {sha[:12]}", context={"commit": sha})
+
+
+def _run(repo, config, sha, run_id, image, image_id, mode, on_output, say) -> VerifyReport:
     from runner.verify.deps import ensure_deps
     from runner.verify.detect import detect
     from runner.verify.junit import parse_coverage, parse_junit, read_untrusted
@@ -135,6 +151,7 @@ def _run(repo, config, sha, run_id, image, image_id, mode, on_output) -> VerifyR
         tempfile.TemporaryDirectory(prefix="codex-verify-out-") as tmp,
     ):
         detected = detect(tree, cfg.command)
+        say(f"dependencies of {detected.ecosystem} tests ({cfg.fetch} fetch, cached per image and specs)")
         deps, installed = ensure_deps(
             detected,
             tree=tree,
@@ -174,6 +191,7 @@ def _run(repo, config, sha, run_id, image, image_id, mode, on_output) -> VerifyR
             mounts=mounts,
             log_path=out_dir / "test.log",
         )
+        say(f"running the tests in {image}: {command}")
         result = run_container(spec, on_output=on_output)
         junit = read_untrusted(results / "junit.xml")
         coverage = read_untrusted(results / "coverage.xml")
