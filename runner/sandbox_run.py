@@ -43,7 +43,8 @@ class SandboxOutcome(BaseModel):
     result: RunResult
     changes: ChangeSet
     run_dir: Path
-    patch_path: Path | None = None
+    patch_path: Path | None = Field(None, description="The run's patch (every run with a change keeps it).")
+    kept: bool = Field(False, description="Whether the run's branch was kept (--keep).")
 
     def to_json(self) -> dict:
         result = self.result.model_dump(mode="json")
@@ -51,7 +52,7 @@ class SandboxOutcome(BaseModel):
         return {
             "run_id": self.run_id,
             "branch": self.branch,
-            "kept": self.patch_path is not None,
+            "kept": self.kept,
             "image": self.image,
             "result": result,
             "stats": self.changes.stats(),
@@ -112,7 +113,7 @@ def sandbox_run(
         log.debug("sandbox run %s: extracted %s", run_id, changes.stats(), extra=where)
         branch = wt.branch
     patch_path = None
-    if req.keep:
+    if changes.patch or req.keep:  # the summary names the file; the patch itself is printed on request only
         patch_path = run_dir / "diff.patch"
         atomic_write(patch_path, changes.patch)
     return SandboxOutcome(
@@ -123,6 +124,7 @@ def sandbox_run(
         changes=changes,
         run_dir=run_dir,
         patch_path=patch_path,
+        kept=req.keep,
     )
 
 

@@ -38,8 +38,9 @@ def run(
     memory: str | None = typer.Option(None, "--memory", help="Memory limit, e.g. 512m, 2g."),
     cpus: float | None = typer.Option(None, "--cpus", min=0.01, help="CPU limit in cores."),
     pids: int | None = typer.Option(None, "--pids", min=16, help="Process limit."),
-    keep: bool = typer.Option(False, "--keep", help="Keep the run's branch and patch (never a live tree)."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the run's branch (never a live tree); the patch is always kept."),
     base: str = typer.Option("HEAD", "--base", help="Revision the worktree starts from."),
+    patch: bool = typer.Option(False, "--patch", help="Print the whole patch, not only the diff summary."),
 ) -> None:
     """Run CMD in a hardened container over a fresh worktree; print the change set it left."""
     from runner.cli.sandbox_render import render_outcome, stream_printer
@@ -71,7 +72,7 @@ def run(
     )
     on_output = None if (a.json or a.quiet) else stream_printer(a.err_console)
     outcome = sandbox_run(request, on_output=on_output, progress=a.info)
-    a.emit(outcome.to_json(), human=lambda: render_outcome(a.console, outcome))
+    a.emit(outcome.to_json(), human=lambda: render_outcome(a.console, outcome, patch=patch))
     if not outcome.result.ok:
         from runner.errors import CommandFailed, ExitCode
 

@@ -30,8 +30,8 @@ def stream_printer(console):
     return emit
 
 
-def render_outcome(console, outcome) -> None:
-    """A diff summary (files, lines, binary) and the escaped patch."""
+def render_outcome(console, outcome, *, patch: bool = False, shown: int = 20) -> None:
+    """A diff summary (files, lines, binary) and where the patch is; the escaped patch itself with `patch`."""
     st = outcome.changes.stats()
     res = outcome.result
     status = "ok" if res.ok else res.reason
@@ -41,12 +41,18 @@ def render_outcome(console, outcome) -> None:
         f"+{st['lines_added']} -{st['lines_removed']} lines; {st['binary_files']} binary",
         markup=False,
     )
-    for f in outcome.changes.files:
+    files = outcome.changes.files
+    for f in files if patch else files[:shown]:
         mark = {"added": "A", "modified": "M", "deleted": "D"}[f.status]
         extra = " (binary)" if f.binary else f" +{f.lines_added} -{f.lines_removed}"
         console.print(f"  {mark} {escape_controls(f.path)}{extra}", markup=False)
-    if outcome.patch_path:
-        console.print(f"kept branch {outcome.branch}; patch at {outcome.patch_path}", markup=False)
-    if outcome.changes.patch:
+    if not patch and len(files) > shown:
+        console.print(f"  ... and {len(files) - shown} more file(s)", markup=False)
+    if outcome.kept:
+        console.print(f"kept branch {outcome.branch}", markup=False)
+    if outcome.patch_path and outcome.changes.patch:
+        hint = "" if patch else " (--patch prints it)"
+        console.print(f"patch: {outcome.patch_path}{hint}", markup=False)
+    if patch and outcome.changes.patch:
         console.print("", markup=False)
         console.print(escape_controls(outcome.changes.patch), markup=False, highlight=False, emoji=False)

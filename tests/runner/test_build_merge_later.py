@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from build_support import add_task, branch_exists, cli, configure, db_rows, git, leftover_containers, live_worktrees
+from build_support import (
+    add_task,
+    branch_exists,
+    cli,
+    configure,
+    db_rows,
+    git,
+    leftover_containers,
+    live_worktrees,
+)
 
 from sandbox.scripted_model.server import ScriptedModelServer
 

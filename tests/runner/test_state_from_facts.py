@@ -48,14 +48,14 @@ def no_engine(monkeypatch):
 
 
 def _metric(text: str, name: str) -> float:
-    line = next(line for line in text.splitlines() if line.startswith(name + " ") or line.startswith(name + "{"))
+    line = next(line for line in text.splitlines() if line.startswith((name + " ", name + "{")))
     return float(line.rsplit(" ", 1)[1])
 
 
 def test_verify_with_the_engine_down_moves_no_state_and_deploy_stays_refused(repo, monkeypatch, capsys, no_engine):
     monkeypatch.chdir(repo)
     _planned(repo, "BUILDING")
-    code, out, err = cli(capsys, "--json", "verify", "run")
+    code, _, err = cli(capsys, "--json", "verify", "run")
     assert code == 4, err
     assert _state(repo) == "BUILDING"  # not VERIFYING: the tests never ran
     assert _runs(repo, "verify") == []

@@ -79,6 +79,7 @@ def test_run_human_output_escapes_control_characters(repo, monkeypatch, capsys):
         [
             "sandbox",
             "run",
+            "--patch",
             "--image",
             probe_image(),
             "--",
