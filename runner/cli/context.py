@@ -34,6 +34,7 @@ class AppContext:
     config_path: Path | None = None
     config_overrides: dict[str, Any] = field(default_factory=dict)
     result: Any = field(default=_NOTHING, repr=False)
+    helping: bool = False  # --help given: click prints the help text, main prints no JSON after it
 
     @cached_property
     def console(self) -> Console:
@@ -86,8 +87,9 @@ class AppContext:
     def has_result(self) -> bool:
         return self.result is not _NOTHING
 
-    def table(self, columns: Sequence[str], rows: Sequence[Sequence[object]], *, wide: Sequence[str] = ()) -> None:
-        """Rows for humans: a Rich grid on a terminal; tab-separated lines, nothing cut, when piped."""
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[object]], *, wrap: Sequence[str] = ()) -> None:
+        """Rows for humans: a Rich grid on a terminal (only the `wrap` columns wrap, the others stay whole);
+        tab-separated lines, nothing cut, when piped."""
         cells = [[_cell(c) for c in row] for row in rows]
         if not self.console.is_terminal:
             out = self.console.file
@@ -100,7 +102,7 @@ class AppContext:
 
         grid = Table(box=None, pad_edge=False)
         for col in columns:
-            grid.add_column(col, no_wrap=col in wide, overflow="fold")
+            grid.add_column(col, no_wrap=col not in wrap, overflow="fold")
         for row in cells:
             grid.add_row(*row)
         self.console.print(grid)

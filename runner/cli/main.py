@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = normalize_argv(list(sys.argv[1:] if argv is None else argv))
     options = args[: args.index("--")] if "--" in args else args
-    app = AppContext(json="--json" in options)  # the root callback fills in the rest
+    # the root callback fills in the rest
+    app = AppContext(json="--json" in options, helping="--help" in options or "-h" in options)
     # A fresh context per call: what a command sets (the lock's --wait) ends with it, also in-process.
     code = contextvars.copy_context().run(_run, args, app)
     if argv is None:
@@ -142,6 +143,8 @@ def _report(app, code: int, message: str | None) -> None:
         else:
             doc = {"result": doc, "error": error}
     elif doc is None:
+        if app.helping:
+            return
         doc = {}
     sys.stdout.write(json.dumps(_finite(doc), indent=2, default=str) + "\n")
     sys.stdout.flush()

@@ -137,7 +137,7 @@ def ps(
         a.table(("NAME", "STATUS", "RUN", "KIND", "IMAGE", "OWNER PID", "CREATED"),
                 [(r["name"], r["status"], r["run"], r["kind"], r["image"],
                   f"{r['owner_pid']}" + ("" if r["owner_alive"] else " (dead)"), r["created"]) for r in rows],
-                wide=("NAME",))
+                wrap=("IMAGE", "CREATED"))
 
     a.emit({"sandboxes": rows}, human=human)
 

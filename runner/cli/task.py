@@ -61,6 +61,6 @@ def list_(
             return
         a.table(("id", "status", "type", "prio", "tries", "title", "depends on"),
                 [(t.id, t.status, t.type, t.priority, t.attempts, t.title, ", ".join(d[-8:] for d in t.dependencies))
-                 for t in out.tasks], wide=("id",))
+                 for t in out.tasks], wrap=("title",))
 
     a.emit(out, human=human)

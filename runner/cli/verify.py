@@ -64,6 +64,8 @@ def report(
     from runner.verify.report import load_last
 
     a = get_app(ctx)
+    if a.json and junit is not None and str(junit) == "-":
+        raise InvalidInput("--junit - prints the XML on stdout: drop --json, or give --junit a file")
     root = a.repo_root()
     with Store.open(root) as store:
         last = load_last(root, store)
@@ -74,7 +76,7 @@ def report(
             print(Path(last.junit_path).read_text(), end="")
             return
         shutil.copyfile(last.junit_path, junit)
-        a.info(f"wrote {junit}")
+        a.emit(last.model_dump(mode="json"), lambda: a.info(f"wrote {junit}"))  # --json: the report itself
         return
     a.emit(last.model_dump(mode="json"), lambda: [print(line) for line in last.lines()])
 

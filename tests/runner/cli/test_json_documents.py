@@ -201,3 +201,19 @@ def test_sandbox_ps_and_images_list_documents(repo, monkeypatch, capsys):
         code, out, err = cli(capsys, "--json", *path.split())
         assert code == 0, err
         check(path, one_document(out), code)
+
+
+def test_help_under_json_is_the_help_alone(repo, monkeypatch, capsys):
+    monkeypatch.chdir(repo)
+    code, out, _ = cli(capsys, "--json", "status", "--help")
+    assert code == 0 and out.startswith("Usage: codex-sandbox status") and "{" not in out
+
+
+def test_outputs_that_are_not_json_refuse_json(repo, monkeypatch, capsys):
+    """A stream, a server, raw XML: no JSON form, so --json with them is exit 2 and the error document."""
+    monkeypatch.chdir(repo)
+    for args in (["observe", "logs", "--follow"], ["observe", "metrics", "--serve", "0"],
+                 ["verify", "report", "--junit", "-"]):
+        code, out, err = cli(capsys, "--json", *args)
+        assert code == 2, (args, err)
+        assert set(one_document(out)) == {"error"} and "--json" in err
