@@ -232,7 +232,7 @@ def test_a_merge_conflict_fails_the_task_and_merges_nothing(build_repo, capsys):
         t.join()
     assert code == 1, err
     result = json.loads(out)
-    assert result["outcome"] == "merge_conflict" and "conflict" in result["error"]
+    assert result["outcome"] == "merge_conflict" and "conflict" in result["error"]["message"]
     assert git(repo, "log", "-1", "--format=%s", "main") == "user change"
     assert git(repo, "status", "--porcelain") == ""
     assert not (repo / ".git" / "MERGE_HEAD").exists()

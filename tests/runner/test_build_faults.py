@@ -63,7 +63,7 @@ def test_500_every_time_fails_with_exit_4_and_commits_nothing(build_repo, capsys
     assert code == 4, err
     result = json.loads(out)
     assert result["outcome"] == "model_error" and result["status"] == "failed"
-    assert "500" in result["error"] and "3 attempts" in result["error"]
+    assert "500" in result["error"]["message"] and "3 attempts" in result["error"]["message"]
     assert len(model.requests) == 3  # the gateway's attempts for an API error; Codex does not retry
     _nothing_committed(repo, base, task_id)
     assert db_rows(repo, "SELECT status FROM tasks WHERE id = ?", task_id) == [("failed",)]
@@ -82,7 +82,7 @@ def test_a_stalled_stream_times_out_with_a_clear_error(build_repo, capsys):
         code, out, err = cli(capsys, "--json", "build", "next")
     assert code == 4, err
     result = json.loads(out)
-    assert result["outcome"] == "model_error" and "stalled" in result["error"]
+    assert result["outcome"] == "model_error" and "stalled" in result["error"]["message"]
     _nothing_committed(repo, base, task_id)
 
 
@@ -100,7 +100,7 @@ def test_token_budget_exceeded_stops_the_run_with_exit_4(build_repo, capsys):
         code, out, err = cli(capsys, "--json", "build", "next")
     assert code == 4, err
     result = json.loads(out)
-    assert result["outcome"] == "budget_exceeded" and "budget" in result["error"]
+    assert result["outcome"] == "budget_exceeded" and "budget" in result["error"]["message"]
     assert "budget" in err  # one clear line on stderr too
     assert len(model.requests) == 2
     _nothing_committed(repo, base, task_id)

@@ -97,7 +97,7 @@ def test_a_codex_timeout_is_killed_and_reported(build_repo, capsys):
         code, out, err = cli(capsys, "--json", "build", "next")
     assert code == 4, err
     result = json.loads(out)
-    assert result["outcome"] == "timeout" and "time limit" in result["error"]
+    assert result["outcome"] == "timeout" and "time limit" in result["error"]["message"]
     assert git(repo, "rev-parse", "main") == base and not branch_exists(repo, f"codex/{task_id}")
 
 
@@ -111,7 +111,7 @@ def test_a_hostile_tree_is_refused_and_nothing_committed(build_repo, capsys):
         code, out, err = cli(capsys, "--json", "build", "next")
     assert code == 3, err
     result = json.loads(out)
-    assert result["outcome"] == "hostile_tree" and "leak" in result["error"]
+    assert result["outcome"] == "hostile_tree" and "leak" in result["error"]["message"]
     assert git(repo, "rev-parse", "main") == base and not branch_exists(repo, f"codex/{task_id}")
     manifest = json.loads((run_dir(repo, task_id) / "manifest.json").read_text())
     assert manifest["status"] == "blocked" and manifest["outcome"] == "hostile_tree"

@@ -140,7 +140,7 @@ def test_token_budget_through_the_sidecar_stops_the_run_with_exit_4(repo, monkey
         code, out, err = cli(capsys, "--json", "build", "next")
     assert code == 4, err
     result = json.loads(out)
-    assert result["outcome"] == "budget_exceeded" and "budget" in result["error"]
+    assert result["outcome"] == "budget_exceeded" and "budget" in result["error"]["message"]
     assert len(model.requests) == 2
     assert git(repo, "rev-parse", "main") == base
     assert db_rows(repo, "SELECT count(*) FROM audit_log WHERE event = 'gateway.budget_exceeded'") == [(1,)]
