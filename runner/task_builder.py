@@ -337,6 +337,13 @@ class TaskBuilder:
                                    details={"run_id": run.id, "commit": rec.git.get("commit")},
                                    status="pending", last_error=rec.error, error_context=None)
             return
+        if _not_started(rec):
+            # The sandbox never got going (engine, image, a container the engine refused): the model was not
+            # asked anything, so this is no attempt; the task waits, as a preflight refusal leaves it.
+            self.store.update_task(task.id, event="task.not_started",
+                                   details={"run_id": run.id, "outcome": rec.outcome, "error": rec.error},
+                                   status="pending", attempts=rec.attempt - 1, last_error=rec.error)
+            return
         if rec.status == "interrupted":
             self.store.update_task(task.id, event="task.interrupted", details={"run_id": run.id}, status="pending")
             return
@@ -352,7 +359,8 @@ class TaskBuilder:
         status = rec.status if rec.status in ("succeeded", "blocked", "interrupted") else "failed"
         return BuildResult(
             task_id=task.id, title=task.title, run_id=rec.run_id, status=status,
-            outcome=rec.outcome or "ok", exit_code=rec.exit_code, error=rec.error, attempts=rec.attempt,
+            outcome=rec.outcome or "ok", exit_code=rec.exit_code, error=rec.error,
+            attempts=rec.attempt - 1 if _not_started(rec) else rec.attempt,
             branch=rec.git.get("branch", ""), integration_branch=rec.git.get("integration_branch", ""),
             commit=rec.git.get("commit"), merge_commit=rec.git.get("merge_commit"),
             fast_forward=rec.git.get("fast_forward"),
@@ -370,6 +378,11 @@ def _evaluate(root: Path, changes, cfg, task):
     from runner.policy import evaluate_changes
 
     return evaluate_changes(root, changes, config=cfg, target_files=list(task.target_files) or None, actor="model")
+
+
+def _not_started(rec: RunRecord) -> bool:
+    """The attempt failed on the engine before the model was asked anything: it does not count."""
+    return rec.outcome == "engine_error" and not rec.tokens.get("requests")
 
 
 def _error_context(rec: RunRecord) -> str:

@@ -109,3 +109,21 @@ def test_a_commit_without_a_dockerfile_is_refused_before_the_deploy_starts(repo,
     assert code == 2, err
     assert "has no Dockerfile" in err and "/health" in err
     assert _state(repo) == "VERIFYING" and _runs(repo, "deploy") == []
+
+
+@pytest.mark.docker
+def test_a_build_whose_container_the_engine_refuses_counts_no_attempt(build_repo, capsys):
+    from build_support import add_task, db_rows
+
+    from sandbox.scripted_model.server import ScriptedModelServer
+
+    repo = build_repo
+    with ScriptedModelServer({"responses": [{"message": "never asked"}]}) as model:
+        configure(repo, model.base_url, sandbox={"limits": {"cpus": 512.0}})  # more CPUs than the machine has
+        task_id = add_task(capsys, "Anything")
+        code, out, err = cli(capsys, "--json", "build", "next")
+        assert model.requests == []
+    assert code == 4, err
+    assert json.loads(out)["outcome"] == "engine_error" and json.loads(out)["attempts"] == 0
+    assert db_rows(repo, "SELECT status, attempts FROM tasks WHERE id = ?", task_id) == [("pending", 0)]
+    assert db_rows(repo, "SELECT status FROM runs") == [("failed",)]  # what happened is recorded as it was

@@ -61,6 +61,9 @@ def test_verify_run_recovers_a_crashed_run_in_one_line(repo, monkeypatch, capsys
 
 @pytest.mark.docker
 def test_deploy_holds_the_repo_lock(repo, monkeypatch, capsys):
+    (repo / "Dockerfile").write_text("FROM scratch\n")  # the deploy preflight wants one; the pre step fails first
+    git(repo, "add", "Dockerfile")
+    git(repo, "commit", "-q", "-m", "Dockerfile")
     with Store.open(repo) as store:
         store.insert_plan(PlanVersion(version=1, status="approved"))
         store.set_lifecycle_state("DEPLOYING", "test")
