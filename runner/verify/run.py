@@ -191,7 +191,7 @@ def _run(repo, config, sha, run_id, image, image_id, mode, on_output, say) -> Ve
             mounts=mounts,
             log_path=out_dir / "test.log",
         )
-        say(f"running the tests in {image}: {command}")
+        say(f"running the tests: {detected.command}")
         result = run_container(spec, on_output=on_output)
         junit = read_untrusted(results / "junit.xml")
         coverage = read_untrusted(results / "coverage.xml")
