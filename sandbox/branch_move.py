@@ -27,7 +27,7 @@ from sandbox.fsutil import atomic_write
 from sandbox.gitcmd import common_git_dir, git_trusted
 from sandbox.procutil import pid_alive
 
-_FILTER_KEY = re.compile(r"^filter\.(.+)\.(smudge|clean|process|required)$")
+_DRIVER_KEY = re.compile(r"^(filter|merge)\.(.+)\.(smudge|clean|process|required|driver)$")
 
 
 class MoveJournal(BaseModel):
@@ -50,17 +50,22 @@ def _journal_path(repo: Path, ref: str) -> Path:
 
 
 def no_driver_flags(repo: Path) -> tuple[str, ...]:
-    """`-c` flags that switch off every filter driver the configuration (any level) defines, hooks and fsmonitor."""
-    proc = git_trusted(repo, "config", "--null", "--name-only", "--get-regexp", r"^filter\.", check=False)
-    names = set()
+    """`-c` flags that switch off every filter and merge driver the configuration (any level) defines,
+    hooks and fsmonitor. A merge driver becomes `false`: a path it would have merged conflicts (and the
+    merge changes nothing) instead of being merged by a program the user's config names."""
+    proc = git_trusted(repo, "config", "--null", "--name-only", "--get-regexp", r"^(filter|merge)\.", check=False)
+    drivers: set[tuple[str, str]] = set()
     for key in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
-        m = _FILTER_KEY.match(key.strip())
-        if m:
-            names.add(m.group(1))
+        m = _DRIVER_KEY.match(key.strip())
+        if m and (m.group(1) == "filter") == (m.group(3) != "driver"):
+            drivers.add((m.group(1), m.group(2)))
     flags = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", "-c", "core.hooksPath=/dev/null"]
-    for name in sorted(names):
-        flags += ["-c", f"filter.{name}.smudge=", "-c", f"filter.{name}.clean=",
-                  "-c", f"filter.{name}.process=", "-c", f"filter.{name}.required=false"]
+    for kind, name in sorted(drivers):
+        if kind == "merge":
+            flags += ["-c", f"merge.{name}.driver=false"]
+        else:
+            flags += ["-c", f"filter.{name}.smudge=", "-c", f"filter.{name}.clean=",
+                      "-c", f"filter.{name}.process=", "-c", f"filter.{name}.required=false"]
     return tuple(flags)
 
 

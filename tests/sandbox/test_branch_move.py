@@ -229,3 +229,25 @@ def test_commits_carry_the_products_identity_when_git_has_none(repo, monkeypatch
     cs3 = _changeset(repo, {"z.txt": "z\n"}, run_id="r3")
     sha3 = commit_changeset(repo, cs3, branch="codex/c", message="m", trailers={}, identity=custom)
     assert git(repo, "log", "-1", "--format=%an <%ae>", sha3) == "Real Person <real@example.invalid>"
+
+
+def test_a_merge_driver_named_in_info_attributes_never_runs(repo, tmp_path):
+    """`attr.tree` does not cover $GIT_DIR/info/attributes: the driver itself is replaced by `false`."""
+    from sandbox.errors import MergeConflict
+
+    canary = tmp_path / "driver-ran"
+    (repo / "shared.dat").write_text("one\ntwo\nthree\nfour\nfive\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "data")
+    both_sides = _changeset(repo, {"shared.dat": "ONE\ntwo\nthree\nfour\nfive\n"}, run_id="r2")
+    (repo / "shared.dat").write_text("one\ntwo\nthree\nfour\nFIVE\n")
+    git(repo, "commit", "-q", "-am", "user edit")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "attributes").write_text("*.dat merge=evil\n")
+    git(repo, "config", "merge.evil.driver", f"touch {canary}; cp %B %A")
+    commit_changeset(repo, both_sides, branch="codex/t2", message="t2", trailers={})
+    before = git(repo, "rev-parse", "main")
+    with pytest.raises(MergeConflict):
+        merge_branch(repo, "codex/t2", "main", message="merge t2")
+    assert not canary.exists()
+    assert git(repo, "rev-parse", "main") == before
