@@ -14,23 +14,36 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from runner.config_types import (
+    BranchName,
+    EnvName,
+    HttpUrl,
+    ImageRef,
+    ReachableNetwork,
+    SandboxNetwork,
+    Slug,
+    Text,
+)
 from runner.deploy.config import DeployConfig
 from runner.errors import InvalidInput
+from runner.policy.config import PolicyConfig, default_policy, with_defaults
 from sandbox.settings import CommitIdentity, ExtractCaps, LimitsConfig
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SandboxConfig(Section):
     """How sandbox containers are built and run."""
 
-    base_image: str = Field(
+    base_image: ImageRef = Field(
         "debian:bookworm-slim",
         description="Base image; if absent and not pullable, one is bootstrapped with debootstrap.",
     )
-    network: str = Field("none", description="Container network: none (default), or a Docker network name.")
+    network: SandboxNetwork = Field(
+        "none", description="Container network: none (default), or a Docker network name; host is refused."
+    )
     limits: LimitsConfig = Field(default_factory=LimitsConfig, description="Resource limits.")
     extract: ExtractCaps = Field(default_factory=ExtractCaps, description="Caps on the returned tree.")
     pool_size: int = Field(2, ge=0, description="Worktrees kept warm per repo for reuse.")
@@ -39,14 +52,16 @@ class SandboxConfig(Section):
 class LlmConfig(Section):
     """The model endpoint behind the gateway."""
 
-    base_url: str = Field("https://api.openai.com/v1", description="OpenAI-compatible base URL.")
-    model: str = Field("gpt-5.5", description="Model slug used by Codex and the planner.")
-    allowed_models: list[str] | None = Field(
+    base_url: HttpUrl = Field(
+        "https://api.openai.com/v1", description="OpenAI-compatible base URL (http or https, with a host)."
+    )
+    model: Slug = Field("gpt-5.5", description="Model slug used by Codex and the planner.")
+    allowed_models: list[Slug] | None = Field(
         None,
         description="Model slugs the gateway lets a run's requests name (default: just llm.model); "
         "must include llm.model. Any other model is refused with a 400 and an audit event.",
     )
-    api_key_env: str = Field("OPENAI_API_KEY", description="Name of the env var holding the API key.")
+    api_key_env: EnvName = Field("OPENAI_API_KEY", description="Name of the env var holding the API key.")
     mode: Literal["live", "replay"] = Field(
         "live", description="live: call the model and record; replay: answer only from .codex/cache."
     )
@@ -59,7 +74,7 @@ class LlmConfig(Section):
         "container), sidecar (a container on a per-repo internal network), auto (sidecar only when "
         "DOCKER_HOST names another machine).",
     )
-    gateway_upstream_network: str = Field(
+    gateway_upstream_network: ReachableNetwork = Field(
         "bridge", description="Docker network the sidecar gateway uses to reach llm.base_url (sidecar mode)."
     )
 
@@ -86,7 +101,7 @@ class LlmConfig(Section):
 class BuildConfig(Section):
     """How tasks are built and merged."""
 
-    integration_branch: str | None = Field(
+    integration_branch: BranchName | None = Field(
         None, description="Branch task commits merge into (default: the branch checked out at init)."
     )
     max_attempts: int = Field(3, ge=1, description="Attempts per task before it is failed.")
@@ -100,17 +115,21 @@ class BuildConfig(Section):
 class VerifyConfig(Section):
     """How the project's tests are run."""
 
-    command: str | None = Field(None, description="Test command (default: detected, pytest or npm test).")
-    image: str | None = Field(None, description="Image for test runs (default: codex-sandbox/python).")
+    command: Text | None = Field(None, description="Test command (default: detected, pytest or npm test).")
+    image: ImageRef | None = Field(None, description="Image for test runs (default: codex-sandbox/python).")
     max_fix_cycles: int = Field(3, ge=0, description="verify fix cycles allowed per task.")
     coverage: bool = Field(True, description="Measure coverage (pytest-cov) when the image has it.")
-    network: str = Field("none", description="Network of the test container (none by default).")
+    network: SandboxNetwork = Field(
+        "none", description="Network of the test container: none (default) or a Docker network name; host is refused."
+    )
     fetch: Literal["host", "container"] = Field(
         "host",
         description="Where dependencies are downloaded: host (`pip download`, then an offline install step) "
         "or container (the install step alone gets network `install_network`).",
     )
-    install_network: str = Field("bridge", description="Network of the install step when fetch=container.")
+    install_network: SandboxNetwork = Field(
+        "bridge", description="Network of the install step when fetch=container (a Docker network name; not host)."
+    )
     timeout_s: int = Field(900, ge=1, description="Wall-clock limit of one test run.")
 
 
@@ -121,8 +140,17 @@ class AppConfig(Section):
     llm: LlmConfig = Field(default_factory=LlmConfig, description="Model endpoint.")
     build: BuildConfig = Field(default_factory=BuildConfig, description="Building tasks.")
     verify: VerifyConfig = Field(default_factory=VerifyConfig, description="Test runs.")
-    policies: dict[str, Any] = Field(default_factory=dict, description="Policy overrides (see policies/).")
+    policies: PolicyConfig = Field(
+        default_factory=default_policy,
+        description="Policy gates: keys set here are merged over policies/default.yaml (mappings key by key; "
+        "lists and scalars replace).",
+    )
     deploy: DeployConfig = Field(default_factory=DeployConfig, description="Deploy environments and provider.")
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _over_the_default_policies(cls, value: Any) -> Any:
+        return with_defaults(value)
 
 
 class LoadedConfig(BaseModel):
@@ -144,6 +172,11 @@ def read_yaml_file(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"config file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read config {path}: {exc}") from None
+    return parse_yaml_text(text, path)
+
+
+def parse_yaml_text(text: str, path: Path | str) -> dict[str, Any]:
+    """The mapping a config file's text holds ({} for comments only); InvalidInput naming the line."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -155,35 +188,6 @@ def read_yaml_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput(f"config {path}: top level must be a mapping")
     return data
-
-
-def _env_layer(environ: dict[str, str]) -> dict[str, Any]:
-    """Map CODEX_SECTION_KEY=... onto config keys, matching field names greedily."""
-    layer: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith("CODEX_"):
-            continue
-        path = _match_env_path(AppConfig, name[len("CODEX_"):].lower().split("_"))
-        if path:
-            _set_dotted(layer, path, value)
-    return layer
-
-
-def _match_env_path(model: type[BaseModel], tokens: list[str]) -> list[str] | None:
-    for cut in range(len(tokens), 0, -1):
-        key = "_".join(tokens[:cut])
-        field = model.model_fields.get(key)
-        if field is None:
-            continue
-        rest = tokens[cut:]
-        if not rest:
-            return [key]
-        sub = field.annotation
-        if isinstance(sub, type) and issubclass(sub, BaseModel):
-            tail = _match_env_path(sub, rest)
-            if tail:
-                return [key, *tail]
-    return None
 
 
 def _set_dotted(tree: dict[str, Any], path: list[str], value: Any) -> None:
@@ -214,6 +218,27 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def source_of(key: str, sources: dict[str, str]) -> str:
+    """The layer a dotted key came from (its own entry, the nearest parent set as a whole, or a child)."""
+    probe = key
+    while probe:
+        if probe in sources:
+            return sources[probe]
+        probe = probe.rpartition(".")[0]
+    return next((s for k, s in sources.items() if k.startswith(key + ".")), "default")
+
+
+def validate(data: dict[str, Any], sources: dict[str, str] | None = None, label: str = "config") -> AppConfig:
+    """AppConfig from merged layers; InvalidInput naming the first bad key, its value, its source
+    (`sources[key]`, else `label`) and the accepted form."""
+    from runner.config_keys import config_error
+
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, lambda key: source_of(key, sources) if sources else label) from None
+
+
 def load_config(
     project_root: Path | None,
     *,
@@ -222,6 +247,8 @@ def load_config(
     environ: dict[str, str] | None = None,
 ) -> LoadedConfig:
     """Merge every layer and validate; raise InvalidInput naming the key and its source."""
+    from runner.config_keys import env_values
+
     environ = dict(os.environ if environ is None else environ)
     merged: dict[str, Any] = AppConfig().model_dump()
     sources = {key: "default" for key in _flatten(merged)}
@@ -232,18 +259,12 @@ def load_config(
     project_file = config_path or (project_root / ".codex" / "config.yaml" if project_root else None)
     if config_path is not None or (project_file is not None and project_file.is_file()):
         layers.append((str(project_file), read_yaml_file(project_file)))
-    layers.append(("env", _env_layer(environ)))
-    if overrides:
-        layers.append(("flag", overrides))
     for source, layer in layers:
         _merge(merged, layer, source, sources)
-    try:
-        config = AppConfig.model_validate(merged)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        origin = sources.get(key) or next(
-            (s for k, s in sources.items() if key.startswith(k + ".") or k.startswith(key + ".")), "config"
-        )
-        raise InvalidInput(f"config key {key!r} ({origin}): {err['msg']}") from None
-    return LoadedConfig(config=config, sources=sources)
+    for path, value, name in env_values(environ):
+        layer: dict[str, Any] = {}
+        _set_dotted(layer, path, value)
+        _merge(merged, layer, f"env {name}", sources)
+    if overrides:
+        _merge(merged, overrides, "flag", sources)
+    return LoadedConfig(config=validate(merged, sources), sources=sources)

@@ -67,8 +67,6 @@ def commented_config() -> str:
 
 
 def _emit(value: BaseModel, data: dict, depth: int, lines: list[str]) -> None:
-    import yaml
-
     pad = "  " * depth
     for name, field in type(value).model_fields.items():
         current = getattr(value, name)
@@ -77,9 +75,30 @@ def _emit(value: BaseModel, data: dict, depth: int, lines: list[str]) -> None:
         if isinstance(current, BaseModel):
             lines.append(f"# {pad}{name}:")
             _emit(current, data[name], depth + 1, lines)
+        elif isinstance(current, dict) and current and all(isinstance(v, BaseModel) for v in current.values()):
+            lines.append(f"# {pad}{name}:")  # named sections (deploy.environments): each one's keys
+            for key, section in current.items():
+                lines.append(f"# {pad}  {key}:")
+                _emit(section, data[name][key], depth + 2, lines)
         else:
-            dumped = yaml.safe_dump({name: data[name]}, default_flow_style=True, width=1000).strip()
-            lines.append(f"# {pad}{dumped[1:-1]}")
+            _emit_value(name, data[name], pad, lines)
+
+
+def _emit_value(name: str, value, pad: str, lines: list[str]) -> None:
+    """`name: value` commented out: on one line when short, a list item by item, else only a count
+    (a line YAML would fold onto a second, uncommented line would break the file)."""
+    import yaml
+
+    dumped = yaml.safe_dump({name: value}, default_flow_style=True, width=10_000).strip()[1:-1]
+    if len(pad) + len(dumped) <= 100:
+        lines.append(f"# {pad}{dumped}")
+    elif isinstance(value, list) and len(value) <= 40 and not any(isinstance(v, dict | list) for v in value):
+        lines.append(f"# {pad}{name}:")
+        for item in value:
+            scalar = yaml.safe_dump([item], default_flow_style=True, width=10_000).strip()[1:-1]
+            lines.append(f"# {pad}  - {scalar}")
+    else:
+        lines.append(f"# {pad}# {name}: {len(value)} entries by default (`codex-sandbox config show --json` lists them)")
 
 
 def init_repo(repo: Path, *, dry_run: bool = False) -> InitReport:

@@ -27,6 +27,7 @@ def run(
 
     a = get_app(ctx)
     root = a.repo_root()
+    config = a.config  # a bad config value is exit 2 before the lock, the live status or any container
     if a.dry_run:
         sha = rev_parse(root, commit)
         plan = {
@@ -44,7 +45,7 @@ def run(
     with (command_session(root, "verify.run", command="verify run", info=a.info) as session,
           for_app(a, f"verifying {commit}") as act):
         act.note(f"verifying {commit} in the sandbox")
-        report = run_verify(root, a.config, store=session.store, commit=commit, on_output=on_output,
+        report = run_verify(root, config, store=session.store, commit=commit, on_output=on_output,
                             progress=act.step)
     a.emit(report.model_dump(mode="json"), lambda: [print(line) for line in report.lines()])
     if not report.passed:

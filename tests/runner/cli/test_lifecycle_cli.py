@@ -117,15 +117,17 @@ def test_config_show_set_validate(here, capsys, monkeypatch):
     code, out, _ = cli(capsys, "config", "show", "--json")
     values = check_schema("config-show", out)["values"]
     assert values["sandbox.pool_size"] == {"value": 4, "source": str(here / ".codex" / "config.yaml")}
-    assert values["llm.model"] == {"value": "env-model", "source": "env"}
+    assert values["llm.model"] == {"value": "env-model", "source": "env CODEX_LLM_MODEL"}
     assert values["build.max_attempts"]["source"] == "default"
     code, out, _ = cli(capsys, "config", "show")
-    assert "# env" in out
+    assert "# env CODEX_LLM_MODEL" in out
     code, out, _ = cli(capsys, "config", "validate", "--json")
     assert check_schema("config-validate", out)["files"] == [str(here / ".codex" / "config.yaml")]
-    code, out, _ = cli(capsys, "config", "set", "policies.custom.flag", "true", "--dry-run", "--json")
+    code, out, _ = cli(capsys, "config", "set", "policies.safety.max_files", "7", "--dry-run", "--json")
     assert code == 0 and json.loads(out)["dry_run"] is True
     assert "policies" not in (here / ".codex" / "config.yaml").read_text()
+    code, out, _ = cli(capsys, "config", "set", "policies.custom.flag", "true", "--json")  # every key is typed
+    assert code == 2 and "policies.custom" in json.loads(out)["error"]["message"]
 
 
 def test_every_lifecycle_command_has_help(capsys):
