@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from runner.dictutil import deep_merge
 from runner.errors import InvalidInput
 from runner.views import ConfigSet, ConfigShow, ConfigValidation, ConfigValue
@@ -21,18 +19,10 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): data}
 
 
-def source_of(key: str, sources: dict[str, str]) -> str:
-    """The layer a dotted key came from (its own entry, or the nearest parent set as a whole)."""
-    probe = key
-    while probe:
-        if probe in sources:
-            return sources[probe]
-        probe = probe.rpartition(".")[0]
-    return "default"
-
-
 def show(loaded) -> ConfigShow:
     """Every effective dotted key with its value and source."""
+    from runner.config import source_of
+
     values = _flatten(loaded.config.model_dump(mode="json"))
     return ConfigShow(
         values={k: ConfigValue(value=v, source=source_of(k, loaded.sources)) for k, v in sorted(values.items())}
@@ -40,32 +30,10 @@ def show(loaded) -> ConfigShow:
 
 
 def check_key(key: str) -> None:
-    """InvalidInput unless `key` names a settable leaf (or a key inside a free-form mapping section)."""
-    from runner.config import AppConfig
+    """InvalidInput unless `key` names a settable value (or a key inside a free-form mapping)."""
+    from runner.config_keys import resolve
 
-    if not key or any(not part for part in key.split(".")):
-        raise InvalidInput(f"bad config key {key!r}: use dotted names like sandbox.pool_size")
-    model: Any = AppConfig
-    parts = key.split(".")
-    for i, part in enumerate(parts):
-        fields = model.model_fields
-        if part not in fields:
-            where = ".".join(parts[:i]) or "top level"
-            raise InvalidInput(f"unknown config key {key!r} (known in {where}: {', '.join(fields)})")
-        annotation = fields[part].annotation
-        last = i == len(parts) - 1
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            if last:
-                raise InvalidInput(f"config key {key!r} is a section; set one of its keys: "
-                                   f"{', '.join(key + '.' + k for k in annotation.model_fields)}")
-            model = annotation
-            continue
-        origin = getattr(annotation, "__origin__", None)
-        if origin is dict or annotation is dict:
-            return  # free-form mapping: any sub-key
-        if not last:
-            raise InvalidInput(f"unknown config key {key!r}: {'.'.join(parts[: i + 1])} is not a section")
-        return
+    resolve(key)
 
 
 def parse_value(raw: str) -> Any:
@@ -78,43 +46,49 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
-def _set(tree: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    for part in parts[:-1]:
-        nxt = tree.get(part)
-        if not isinstance(nxt, dict):
-            nxt = tree[part] = {}
-        tree = nxt
-    tree[parts[-1]] = value
+def validate_layer(data: dict[str, Any], label: str, *, key: str | None = None, key_label: str = "") -> None:
+    """InvalidInput naming the key if `data` (one file's keys), laid over the defaults, is not a valid
+    config: its source is `label` (the file), or `key_label` for `key` (the value being set)."""
+    from runner.config import AppConfig, validate
 
-
-def validate_layer(data: dict[str, Any], label: str) -> None:
-    """InvalidInput naming the key if `data`, laid over the defaults, is not a valid config."""
-    from runner.config import AppConfig
-
-    try:
-        AppConfig.model_validate(deep_merge(AppConfig().model_dump(), data))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise InvalidInput(f"config key {key!r} ({label}): {err['msg']}") from None
+    merged = deep_merge(AppConfig().model_dump(), data)
+    sources = {k: label for k in _flatten(data)}
+    if key is not None:
+        for k in [k for k in sources if k == key or k.startswith(key + ".")]:
+            sources[k] = key_label
+        sources[key] = key_label
+    validate(merged, sources, label)
 
 
 def set_value(path: Path, key: str, raw: str, *, dry_run: bool = False) -> ConfigSet:
-    """Validate then write `key: value` into the YAML config at `path` atomically (comments are not kept)."""
-    import yaml
+    """Validate then write `key: value` into the YAML config at `path` atomically, keeping its comments."""
 
-    from runner.config import read_yaml_file
+    from runner.config import parse_yaml_text
+    from runner.config_edit import set_in_text
     from runner.fsutil import atomic_write
 
     check_key(key)
     value = parse_value(raw)
-    data = read_yaml_file(path) if path.exists() else {}
-    _set(data, key, value)
-    validate_layer(data, f"value {raw!r}")
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read config {path}: {exc}") from None
+    parse_yaml_text(text, path)  # a file that is not valid YAML is refused as every command refuses it
+    new_text = set_in_text(text, key.split("."), value, str(path))
+    data = parse_yaml_text(new_text, path)
+    validate_layer(data, str(path), key=key, key_label=f"config set {key} {raw}")
+    if _get(data, key.split(".")) != value:  # what every command will read back is what was set
+        raise InvalidInput(f"config key {key!r}: {raw!r} does not survive a round trip through YAML; quote it")
     if not dry_run:
-        atomic_write(path, yaml.safe_dump(data, sort_keys=True, default_flow_style=False))
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        atomic_write(path, new_text, mode=mode)
     return ConfigSet(key=key, value=value, file=str(path), dry_run=dry_run)
+
+
+def _get(tree: Any, parts: list[str]) -> Any:
+    for part in parts:
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
 
 
 def validate(root: Path | None, config_path: Path | None = None) -> ConfigValidation:

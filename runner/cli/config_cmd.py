@@ -20,12 +20,21 @@ def show(ctx: typer.Context) -> None:
     def human() -> None:
         width = max(len(k) for k in out.values)
         for key, item in out.values.items():
-            a.console.print(f"{key:<{width}}  {item.value!r:<28}  # {item.source}", markup=False)
+            a.console.print(f"{key:<{width}}  {_shown(item.value):<28}  # {item.source}", markup=False)
 
     a.emit(out, human=human)
 
 
-@app.command("set")
+def _shown(value) -> str:
+    """A value for the table: a long list or mapping as its size (`config show --json` has it whole)."""
+    text = repr(value)
+    if len(text) > 100 and isinstance(value, list | dict):
+        return f"<{len(value)} {'items' if isinstance(value, list) else 'keys'}; see --json>"
+    return text
+
+
+# A value may start with "-" (`config set sandbox.pool_size -3`): it is a value to validate, not an option.
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="Dotted key, e.g. sandbox.pool_size."),
