@@ -285,3 +285,19 @@ def test_commands_that_spend_check_the_config_first(command, here, capsys, monke
     [task] = json.loads(out)["tasks"]
     assert task["status"] == "pending" and task["attempts"] == 0  # no attempt spent
     assert not (here / ".codex" / "runs").exists() or not any((here / ".codex" / "runs").iterdir())
+
+
+def test_the_installed_entry_point_says_one_line(here):
+    import os
+    import subprocess
+
+    from ci_support import cli_path
+
+    env = {**os.environ, "CODEX_SANDBOX_LIMITS_MEMORY": "lots"}
+    proc = subprocess.run([cli_path(), "config", "validate"], cwd=here, env=env, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: config key 'sandbox.limits.memory' = 'lots' (env CODEX_SANDBOX_LIMITS_MEMORY): must be a memory "
+        "size Docker accepts: bytes (1073741824) or a number with k, m or g (512m, 2g, 1.5g), at least 6m"
+    ]
