@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 CLI := $(BIN)/codex-sandbox
 STAMP := $(VENV)/.installed
 TASK ?=
+REPO ?=
 
-.PHONY: help install deps images demo test run bench lint clean services up down
+.PHONY: help install deps images demo test run run-args bench lint clean services up down
 
 help:
 	@echo "make demo    - run the main job on the bundled sample repo (offline demo model)"
 	@echo "make test    - install everything (Python, Debian packages, images) and run the whole suite"
-	@echo "make run TASK=<id or free text> - one task through the full pipeline in this repo"
+	@echo "make run TASK=<id or free text> REPO=<path> - one task through the full pipeline in your repository"
 	@echo "make images  - build the sandbox images (no registry needed)"
 	@echo "make bench   - print the benchmarks' figures"
 	@echo "make up / make down - start / stop the compose services (demo model, gateway, metrics)"
@@ -34,9 +35,13 @@ images: install
 demo: images
 	$(CLI) demo
 
-run: images
-	@test -n "$(TASK)" || { echo "usage: make run TASK=<task id or free text>"; exit 2; }
-	$(CLI) run "$(TASK)"
+# From this checkout: make run TASK=... REPO=/path/to/your/repo (never this checkout by accident).
+run: run-args images
+	cd "$(REPO)" && "$(abspath $(CLI))" run "$(TASK)"
+
+run-args:
+	@test -n "$(TASK)" || { echo "usage: make run TASK=<task id or free text> REPO=<path to your repository>"; exit 2; }
+	@test -n "$(REPO)" || { echo "usage: make run TASK=... REPO=<path to your repository> (REPO is required here: this checkout is the tool's own)"; exit 2; }
 
 test: images
 	$(BIN)/python -m pytest -q tests

@@ -112,5 +112,27 @@ def init_repo(repo: Path, *, dry_run: bool = False) -> InitReport:
         if not dry_run:
             atomic_write(config, commented_config())
         created.append(str(config.relative_to(repo)))
+    make = repo / ".codex" / "codex-sandbox.mk"
+    if not make.exists():
+        if not dry_run:
+            atomic_write(make, make_include())
+        created.append(str(make.relative_to(repo)))
     excluded = ensure_excluded(repo, dry_run=dry_run)
     return InitReport(root=repo, created=created, excluded=excluded, dry_run=dry_run)
+
+
+def make_include() -> str:
+    """A make fragment giving the user's own Makefile `make run TASK=...` (one `-include` line away)."""
+    import sys
+
+    exe = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "codex-sandbox" else None
+    cli = str(exe) if exe and exe.is_file() else "codex-sandbox"
+    return (
+        "# codex-sandbox targets for this repository. In your Makefile:  -include .codex/codex-sandbox.mk\n"
+        f"CODEX_SANDBOX ?= {cli}\n"
+        "TASK ?=\n"
+        ".PHONY: run\n"
+        "run:\n"
+        '\t@test -n "$(TASK)" || { echo "usage: make run TASK=<task id or free text>"; exit 2; }\n'
+        '\t$(CODEX_SANDBOX) run "$(TASK)"\n'
+    )

@@ -53,8 +53,30 @@ def test_init_keeps_an_existing_config(repo):
     (repo / ".codex").mkdir()
     (repo / ".codex" / "config.yaml").write_text("sandbox:\n  network: none\n")
     report = init_repo(repo)
-    assert report.created == [] and report.excluded
+    assert report.created == [".codex/codex-sandbox.mk"] and report.excluded
     assert (repo / ".codex" / "config.yaml").read_text() == "sandbox:\n  network: none\n"
+
+
+def test_make_run_in_the_users_own_repo_is_one_include_line(repo):
+    import subprocess
+
+    init_repo(repo)
+    (repo / "Makefile").write_text("-include .codex/codex-sandbox.mk\n\nbuild:\n\t@echo built\n")
+    usage = subprocess.run(["make", "-s", "run"], cwd=repo, capture_output=True, text=True, check=False)
+    assert usage.returncode == 2 and "usage: make run TASK=" in usage.stdout
+    ran = subprocess.run(["make", "-s", "run", "TASK=Fix the date parsing", "CODEX_SANDBOX=echo"], cwd=repo,
+                         capture_output=True, text=True, check=False)
+    assert ran.returncode == 0 and ran.stdout.strip() == "run Fix the date parsing"
+
+
+def test_make_run_from_the_tools_checkout_needs_repo():
+    import subprocess
+    from pathlib import Path
+
+    top = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(["make", "-s", "-C", str(top), "run", "TASK=x"], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 2 and "REPO=<path to your repository>" in proc.stdout
 
 
 def test_init_outside_a_repo_is_exit_2(tmp_path, monkeypatch):
