@@ -13,7 +13,7 @@ from pathlib import Path
 from runner.errors import InvalidInput, RunnerError
 
 __all__ = ["DirtyTarget", "check_model_access", "check_repo", "check_services", "check_target_clean",
-           "checked_out_in", "has_commits"]
+           "has_commits"]
 
 
 class DirtyTarget(RunnerError):
@@ -66,26 +66,15 @@ def check_repo(root: Path, configured: str | None) -> str:
     return name
 
 
-def checked_out_in(root: Path, branch: str) -> Path | None:
-    """The worktree of the user's repository where `branch` is checked out, if any."""
-    out = _git(root, "worktree", "list", "--porcelain", "-z").stdout.decode("utf-8", "surrogateescape")
-    path = None
-    for field in out.split("\0"):
-        if field.startswith("worktree "):
-            path = Path(field[len("worktree "):])
-        elif field == f"branch refs/heads/{branch}" and path is not None:
-            return path
-    return None
-
-
 def check_target_clean(root: Path, branch: str, target_files: list[str], *, task_id: str) -> None:
     """Refuse (DirtyTarget, naming the paths and what is wrong with each) when the merge would have to
     overwrite uncommitted work of the user's at one of the task's target files — the same test the
     merge makes (`sandbox.branch_move.collisions`), asked before the model is called."""
     from sandbox.branch_move import collisions, no_driver_flags, tree_entries
+    from sandbox.gitops import checked_out_in
 
     paths = sorted({p.strip().strip("/") for p in target_files if p.strip().strip("/")})
-    wt = checked_out_in(root, branch) if paths else None
+    wt = checked_out_in(root, f"refs/heads/{branch}") if paths else None
     if wt is None:
         return  # not checked out anywhere: the merge moves a ref and writes no files
     tracked = tree_entries(root, f"refs/heads/{branch}", paths)

@@ -164,7 +164,8 @@ def _merge_commit(repo: Path, src: str, old: str, source: str, target: str, mess
                        env=identity_env(repo, identity)).stdout.decode().strip()
 
 
-def _checked_out_in(repo: Path, ref: str) -> Path | None:
+def checked_out_in(repo: Path, ref: str) -> Path | None:
+    """The worktree of the user's repository where `ref` (refs/heads/...) is checked out, if any."""
     out = git_trusted(repo, "worktree", "list", "--porcelain", "-z").stdout.decode("utf-8", "surrogateescape")
     path = None
     for field in out.split("\0"):
@@ -176,7 +177,7 @@ def _checked_out_in(repo: Path, ref: str) -> Path | None:
 
 
 def _move_branch(repo: Path, ref: str, old: str, new: str, target: str) -> list[str]:
-    wt = _checked_out_in(repo, ref)
+    wt = checked_out_in(repo, ref)
     if wt is None:
         git_trusted(repo, "update-ref", "-m", f"codex-sandbox: merge into {target}", ref, new, old)
         return []
