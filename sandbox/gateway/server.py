@@ -240,11 +240,20 @@ class GatewayCore:
         h.end_headers()
         sent = bytearray()
         redact = self.redactor.stream()
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                self.acct.add_usage(parser.usage)
 
         def emit(data: bytes) -> None:
             if data:
-                write_chunk(h, data)
                 parser.feed(data)
+                if parser.finished:  # the client may stop reading at the last event: count before it is sent
+                    count()
+                write_chunk(h, data)
                 sent.extend(data)
 
         try:
@@ -278,10 +287,10 @@ class GatewayCore:
             except StreamBroken:
                 pass
             parser.close()
-            self.acct.add_usage(parser.usage)
+            count()
             return 499
         # counted before the body ends, so a client that saw the end also sees the usage
-        self.acct.add_usage(parser.usage)
+        count()
         write_chunk(h, b"")
         if self.cache is not None and parser.finished:
             # after the last byte left: hashing and the disk write are not on the client's clock
