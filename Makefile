@@ -60,8 +60,8 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 GATEWAY_TOKEN_FILE := .codex/gateway.token
 
 services: images
-	$(BIN)/python -m runner.compose_build
-	CODEX_SOURCE_DIGEST="$$($(BIN)/python -m runner.compose_build --digest)" $(COMPOSE) build
+	$(BIN)/python -m runner.ops.compose_build
+	CODEX_SOURCE_DIGEST="$$($(BIN)/python -m runner.ops.compose_build --digest)" $(COMPOSE) build
 
 up: services
 	@mkdir -p .codex

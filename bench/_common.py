@@ -53,7 +53,7 @@ def tool(name: str) -> str:
 def scratch_dir(prefix: str):
     """A temporary directory that is also the bench's XDG_STATE_HOME parent; capped worktree
     filesystems mounted under it are unmounted before it is removed."""
-    from sandbox.capfs import unmount_below
+    from sandbox.tree.capfs import unmount_below
 
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         try:

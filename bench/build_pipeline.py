@@ -38,13 +38,13 @@ def main() -> int:
     runs = parser.parse_args().runs
     with scratch_dir("bench-build-") as tmp:
         os.environ["XDG_STATE_HOME"] = str(Path(tmp) / "state")  # worktrees of this bench stay in tmp
-        from runner.build_model import BuildEnv
-        from runner.config import load_config
-        from runner.pipeline import build_next
-        from runner.store import Store
-        from runner.tasks import add_task, make_task
-        from sandbox.container import RunSpec, run_container
-        from sandbox.images import require_image
+        from runner.build.result import BuildEnv
+        from runner.config.load import load_config
+        from runner.build.commands import build_next
+        from runner.state.store import Store
+        from runner.state.tasks import add_task, make_task
+        from sandbox.docker.container import RunSpec, run_container
+        from sandbox.docker.images import require_image
         from sandbox.scripted_model.server import ScriptedModelServer
 
         image = require_image("codex")

@@ -38,12 +38,12 @@ def pick_image() -> str:
 
 def breakdown(repo: Path, image: str, runs: int) -> dict[str, float]:
     """Median seconds per phase of one sandbox run, in this process (no interpreter start-up)."""
-    from runner.init_repo import ensure_excluded
-    from sandbox.container import RunSpec, run_container
-    from sandbox.docker_client import get_client
-    from sandbox.extract import extract_changes
-    from sandbox.labels import run_labels
-    from sandbox.worktree import WorktreeManager
+    from runner.ops.init_repo import ensure_excluded
+    from sandbox.docker.container import RunSpec, run_container
+    from sandbox.docker.client import get_client
+    from sandbox.tree.extract import extract_changes
+    from sandbox.docker.labels import run_labels
+    from sandbox.tree.worktree import WorktreeManager
 
     get_client()
     phases: dict[str, list[float]] = {"checkout": [], "container": [], "extract": [], "release": []}

@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import make_repo  # noqa: E402
 
-from sandbox.extract import extract_changes  # noqa: E402
-from sandbox.worktree import WorktreeManager  # noqa: E402
+from sandbox.tree.extract import extract_changes  # noqa: E402
+from sandbox.tree.worktree import WorktreeManager  # noqa: E402
 
 
 def plant(t: Path, count: int, costly: bool) -> None:

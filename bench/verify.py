@@ -77,9 +77,9 @@ def main() -> int:
         os.environ["XDG_STATE_HOME"] = str(base / "state")
         repo = make_project(base)
 
-        from runner.config import load_config
+        from runner.config.load import load_config
         from runner.verify.run import run_verify
-        from sandbox.docker_client import get_client
+        from sandbox.docker.client import get_client
 
         config = load_config(None, overrides={"verify": {"coverage": False}}).config
         image = config.verify.image or "codex-sandbox/python:latest"

@@ -21,7 +21,7 @@ from _common import make_repo
 
 
 def one_run(mgr, run_id: str) -> float:
-    from sandbox.extract import extract_changes
+    from sandbox.tree.extract import extract_changes
 
     t0 = time.perf_counter()
     with mgr.checkout(run_id) as wt:
@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--large", type=int, default=20_000)
     args = ap.parse_args()
-    from sandbox.worktree import WorktreeManager
+    from sandbox.tree.worktree import WorktreeManager
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-pool-"))
     os.environ["XDG_STATE_HOME"] = str(tmp / "state")

@@ -1,5 +1,5 @@
 """The --json outputs that commands build as plain dicts, described as pydantic models so that
-runner/schemas.py can publish their JSON schemas (the lifecycle commands' outputs are in runner/views.py).
+runner/schemas.py can publish their JSON schemas (the lifecycle commands' outputs are in runner/state/views.py).
 
 These models document and check; commands do not have to build them. Extra keys are allowed: a schema
 states what a consumer can rely on, not everything a command may add.
@@ -24,7 +24,7 @@ class DryRun(Out):
 
 
 class BuildDryRun(Out):
-    """`--dry-run` of build next|task|all, run and scaffold (runner/pipeline.py:describe_plan)."""
+    """`--dry-run` of build next|task|all, run and scaffold (runner/build/commands.py:describe_plan)."""
 
     dry_run: Literal[True]
     repo: str = Field(..., description="Repository root.")

@@ -38,13 +38,13 @@ COMMAND_SCHEMAS = {
 def output_models() -> dict[str, Any]:
     """File stem -> the model (or union of models) of the output it describes."""
     from runner import outputs as o
-    from runner.build_model import BuildResult
+    from runner.build.result import BuildResult
     from runner.deploy.base import DeployResult
-    from runner.init_repo import InitReport
-    from runner.plans import PlanView
+    from runner.ops.init_repo import InitReport
+    from runner.plan.versions import PlanView
     from runner.policy.models import PolicyReport
     from runner.verify.report import VerifyReport
-    from runner.views import (
+    from runner.state.views import (
         ConfigSet,
         ConfigShow,
         ConfigValidation,
@@ -94,7 +94,7 @@ def schema_for(name: str) -> dict:
 def _allow_error(schema: dict) -> dict:
     """A command that fails after producing its result adds `"error": {"message", "exit_code"}` to it
     (a non-object result is wrapped as `{"result": ..., "error": ...}`)."""
-    from runner.views import ErrorOutput
+    from runner.state.views import ErrorOutput
 
     defs = schema.setdefault("$defs", {})
     defs["CommandError"] = ErrorOutput.Inner.model_json_schema()

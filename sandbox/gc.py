@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from sandbox import labels as lbl
+from sandbox.docker import labels as lbl
 from sandbox.procutil import pid_alive
 
 
@@ -37,7 +37,7 @@ def _managed(client, repo: Path | None) -> list:
 
 def list_sandboxes(repo: Path | None = None) -> list[dict]:
     """Sandbox containers (of `repo`, or all), newest first, with their owner's liveness."""
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     rows = []
     for c in _managed(get_client(), repo):
@@ -65,7 +65,7 @@ def reap(repo: Path | None = None, *, include_live: bool = False) -> GcReport:
     """Remove managed containers whose owner died (all of them with include_live), then dead runs' worktrees."""
     from docker.errors import APIError, NotFound
 
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     report = GcReport()
     live_runs: set[str] = set()
@@ -95,7 +95,7 @@ def _reap_sidecar_leftovers(report: GcReport, repo: Path | None, include_live: b
     """Sidecar gateways' per-run volumes whose owner died, then internal networks nothing uses."""
     from docker.errors import APIError, NotFound
 
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
     from sandbox.gateway.engine import reap_networks
 
     client = get_client()
@@ -115,7 +115,7 @@ def _reap_sidecar_leftovers(report: GcReport, repo: Path | None, include_live: b
 
 def _reap_worktrees(repo: Path, live_runs: set[str], include_live: bool) -> list[str]:
     try:
-        from sandbox.worktree import WorktreeManager  # helper C's module
+        from sandbox.tree.worktree import WorktreeManager  # helper C's module
     except ImportError:
         WorktreeManager = None
     removed: list[str] = []

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ci_support import IN_CI
+from tests.ci_support import IN_CI
 
 
 def _engine_reachable() -> str | None:
@@ -50,7 +50,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
         if name.startswith("CODEX_"):
             monkeypatch.delenv(name, raising=False)
     yield
-    from sandbox.capfs import unmount_below
+    from sandbox.tree.capfs import unmount_below
 
     unmount_below(home)  # pooled worktrees on their own capped filesystems stay mounted by design
 

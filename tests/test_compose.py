@@ -20,7 +20,7 @@ FAKE_TOKEN = "cxs-gw-test-" + "4f1c9a7e2b6d8035"
 def _compose(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess:
-    from runner.compose_build import compose_command
+    from runner.ops.compose_build import compose_command
 
     return subprocess.run(
         [*compose_command(), "-f", str(COMPOSE_FILE), *args],
@@ -84,8 +84,8 @@ def _get_until_up(url: str, deadline: float):
 
 def _seed_state(repo: Path) -> None:
     """A state store with one finished run, so the metrics show numbers that came through the mount."""
-    from runner.models import Run
-    from runner.store import Store
+    from runner.state.models import Run
+    from runner.state.store import Store
 
     with Store.open(repo) as store:
         store.start_run(Run(kind="build", status="running", tokens_in=1234, tokens_out=56))
@@ -94,7 +94,7 @@ def _seed_state(repo: Path) -> None:
 def _remove_leftovers(project: str) -> None:
     from docker.errors import APIError, NotFound
 
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     client = get_client()
     label = f"com.docker.compose.project={project}"
@@ -113,10 +113,10 @@ def _remove_leftovers(project: str) -> None:
 @pytest.mark.docker
 @pytest.mark.timeout(300)  # a first build of the service image; cached builds make this ~30 s
 def test_services_answer_through_loopback_ports(tmp_path, monkeypatch, repo):
-    from runner.compose_build import build_lock, prepare_context
-    from sandbox.docker_client import get_client
-    from sandbox.images import ensure_images, latest_tag
-    from sandbox.service_image import SERVICE_IMAGE, SOURCE_LABEL, source_digest
+    from runner.ops.compose_build import build_lock, prepare_context
+    from sandbox.docker.client import get_client
+    from sandbox.docker.images import ensure_images, latest_tag
+    from sandbox.docker.service_image import SERVICE_IMAGE, SOURCE_LABEL, source_digest
 
     monkeypatch.setenv("XDG_CACHE_HOME", REAL_CACHE_HOME)
     from docker.errors import ImageNotFound

@@ -79,7 +79,7 @@ def _root_callback(
     ctx.obj = a
     configure(verbose, quiet)
     if wait:
-        from runner.lock import WAIT_FOR_LOCK
+        from runner.state.lock import WAIT_FOR_LOCK
 
         WAIT_FOR_LOCK.set(True)  # main runs each command in its own context: this ends with the command
 

@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True)
 def make_env(a, *, command: str = "build"):
     """Compose the pipeline's inputs at the edge: repo, config, the key from the environment, progress."""
 
-    from runner.pipeline import BuildEnv
+    from runner.build.commands import BuildEnv
 
     config = a.config
     return BuildEnv(
@@ -31,7 +31,7 @@ def make_env(a, *, command: str = "build"):
 @contextmanager
 def working(a, env, first_step: str) -> Iterator:
     """While the build runs: SIGTERM unwinds like Ctrl-C, and on a terminal a live status shows the step."""
-    from runner.progress import for_app
+    from runner.cli.progress import for_app
 
     with terminate_as_interrupt(), for_app(a, first_step) as act:
         env.progress = act.note
@@ -139,7 +139,7 @@ def _rel(a, path: str) -> str:
 @app.command("next")
 def next_(ctx: typer.Context) -> None:
     """Build the next ready task: Codex in the sandbox, gates, commit, merge."""
-    from runner.pipeline import build_next, describe_plan
+    from runner.build.commands import build_next, describe_plan
 
     a = get_app(ctx)
     env = make_env(a, command="build next")
@@ -156,7 +156,7 @@ def next_(ctx: typer.Context) -> None:
 @app.command("task")
 def task(ctx: typer.Context, task_id: str = typer.Argument(..., help="Task id (or a unique prefix or suffix).")) -> None:
     """Build one task by id; a task whose commit is kept from a refused merge is merged, not built again."""
-    from runner.pipeline import build_task, describe_plan
+    from runner.build.commands import build_task, describe_plan
 
     a = get_app(ctx)
     env = make_env(a, command=f"build task {task_id}")
@@ -170,7 +170,7 @@ def task(ctx: typer.Context, task_id: str = typer.Argument(..., help="Task id (o
 @app.command("all")
 def all_(ctx: typer.Context) -> None:
     """Build ready tasks one after another until none is ready or one fails."""
-    from runner.pipeline import build_all, describe_plan
+    from runner.build.commands import build_all, describe_plan
 
     a = get_app(ctx)
     env = make_env(a, command="build all")

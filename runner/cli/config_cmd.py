@@ -12,7 +12,7 @@ app = typer.Typer()
 @app.command("show")
 def show(ctx: typer.Context) -> None:
     """Show every effective value and the layer it came from."""
-    from runner.config_ops import show as show_values
+    from runner.config.ops import show as show_values
 
     a = get_app(ctx)
     out = show_values(a.loaded_config)
@@ -42,8 +42,8 @@ def set_(
     user: bool = typer.Option(False, "--user", help="Write ~/.codex/config.yaml instead of the project file."),
 ) -> None:
     """Validate and write one value to the project config (.codex/config.yaml) atomically."""
-    from runner.config import user_config_path
-    from runner.config_ops import set_value
+    from runner.config.load import user_config_path
+    from runner.config.ops import set_value
 
     a = get_app(ctx)
     if user:
@@ -60,7 +60,7 @@ def set_(
 @app.command("validate")
 def validate(ctx: typer.Context) -> None:
     """Check every config layer; exit 2 naming the first bad key."""
-    from runner.config_ops import validate as validate_config
+    from runner.config.ops import validate as validate_config
 
     a = get_app(ctx)
     out = validate_config(a.repo_root(required=False), a.config_path)

@@ -51,7 +51,7 @@ class AppContext:
 
     @cached_property
     def loaded_config(self):
-        from runner.config import load_config
+        from runner.config.load import load_config
 
         return load_config(
             self.repo_root(required=False), config_path=self.config_path, overrides=self.config_overrides

@@ -17,7 +17,7 @@ def demo(
     )] = None,
 ) -> None:
     """Run one task end to end on the sample repo with the OFFLINE DEMO MODEL (no key, no network)."""
-    from runner.demo import DEMO_TASK, run_demo
+    from runner.ops.demo import DEMO_TASK, run_demo
 
     a = get_app(ctx)
     if a.dry_run:

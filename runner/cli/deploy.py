@@ -50,7 +50,7 @@ def approval(a, env: str, needed: bool, approve: bool, what: str) -> str | None:
 def _secrets_loader(a):
     def load(names: list[str]) -> dict[str, str]:
         from runner.cli.secrets import master_password
-        from runner.secrets import open_store
+        from runner.state.secrets import open_store
 
         return open_store(a.repo_root(), master_password(a)).subset(names)
 
@@ -107,9 +107,9 @@ def _deploy(ctx: typer.Context, env: str, approve: bool, commit: Optional[str],
             override: list[str] | None = None, reason: list[str] | None = None) -> None:  # fmt: skip
     from runner.deploy.gate import DeployBlocked
     from runner.deploy.service import Deployer
-    from runner.progress import for_app
-    from runner.session import command_session
-    from runner.store import Store
+    from runner.cli.progress import for_app
+    from runner.state.session import command_session
+    from runner.state.store import Store
 
     a = get_app(ctx)
     root = a.repo_root()
@@ -171,8 +171,8 @@ def rollback(
 ) -> None:
     """Put the environment's previous image back (allowed in every lifecycle state; takes the repo lock)."""
     from runner.deploy.service import Deployer
-    from runner.progress import for_app
-    from runner.session import command_session
+    from runner.cli.progress import for_app
+    from runner.state.session import command_session
 
     a = get_app(ctx)
     root = a.repo_root()

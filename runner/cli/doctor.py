@@ -11,7 +11,7 @@ from runner.cli.context import get_app
 
 def doctor(ctx: typer.Context) -> None:
     """Check the engine, images, seccomp, the tools the gates run (version, where found), git and disk space."""
-    from runner.doctor_checks import run_checks
+    from runner.ops.doctor import run_checks
     from runner.policy.config import load_policy_config
 
     a = get_app(ctx)

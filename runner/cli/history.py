@@ -14,9 +14,9 @@ def history(
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the newest N events."),
 ) -> None:
     """Show the audit log (oldest first)."""
-    from runner.audit_query import parse_since
-    from runner.session import command_session
-    from runner.views import History
+    from runner.state.audit_query import parse_since
+    from runner.state.session import command_session
+    from runner.state.views import History
 
     a = get_app(ctx)
     cutoff = parse_since(since) if since else None

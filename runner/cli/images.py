@@ -1,4 +1,4 @@
-"""`codex-sandbox images build|list`: parse, call sandbox.images, render."""
+"""`codex-sandbox images build|list`: parse, call sandbox.docker.images, render."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def build(
 ) -> None:
     """Build the sandbox images that are missing or out of date."""
     from runner.errors import InvalidInput
-    from sandbox.images import IMAGE_KINDS, ensure_images
+    from sandbox.docker.images import IMAGE_KINDS, ensure_images
 
     a = get_app(ctx)
     bad = [k for k in kind or [] if k not in IMAGE_KINDS]
@@ -40,7 +40,7 @@ def _build_with_progress(a, kinds, base_image: str, force: bool) -> dict[str, st
     from rich.markup import escape
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from sandbox.images import ensure_images
+    from sandbox.docker.images import ensure_images
 
     if not a.err_console.is_terminal:  # CI logs: a line per milestone instead of a live display
 
@@ -77,7 +77,7 @@ def list_cmd(ctx: typer.Context) -> None:
     """Show each image kind, its current tag and whether it is built."""
     from dataclasses import asdict
 
-    from sandbox.images import list_images
+    from sandbox.docker.images import list_images
 
     a = get_app(ctx)
     infos = list_images(base_image=a.config.sandbox.base_image)

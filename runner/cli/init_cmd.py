@@ -9,7 +9,7 @@ from runner.cli.context import get_app
 
 def init(ctx: typer.Context) -> None:
     """Create .codex/ with a commented config.yaml and keep it out of git (safe to run twice)."""
-    from runner.init_repo import init_repo
+    from runner.ops.init_repo import init_repo
 
     a = get_app(ctx)
     report = init_repo(a.repo_root(), dry_run=a.dry_run)

@@ -1,4 +1,4 @@
-"""`maintain upgrade|patch|refactor`: parse, call runner.maintain, render."""
+"""`maintain upgrade|patch|refactor`: parse, call runner.ops.maintain, render."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _add(ctx: typer.Context, kind: str, description: Optional[str]) -> None:
-    from runner.maintain import add_maintenance_task
-    from runner.session import command_session
+    from runner.ops.maintain import add_maintenance_task
+    from runner.state.session import command_session
 
     a = get_app(ctx)
     root = a.repo_root()

@@ -1,4 +1,4 @@
-"""`observe status|logs|metrics`: parse, call runner.observe / runner.metrics, render."""
+"""`observe status|logs|metrics`: parse, call runner.ops.observe / runner.ops.metrics, render."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def status(
 ) -> None:
     """Health, uptime, restarts and deployed commit per environment; a failing one proposes a patch task."""
     from runner.errors import StateError
-    from runner.observe import environment_statuses, issue_of, react, render_status, repo_provider
-    from runner.session import command_session
+    from runner.ops.observe import environment_statuses, issue_of, react, render_status, repo_provider
+    from runner.state.session import command_session
 
     a = get_app(ctx)
     root = a.repo_root()
@@ -63,7 +63,7 @@ def logs(
     tail: int = typer.Option(200, "--tail", help="Lines of history to show first."),
 ) -> None:
     """The deployed app's log lines."""
-    from runner.observe import repo_provider
+    from runner.ops.observe import repo_provider
 
     a = get_app(ctx)
     if a.json and follow:
@@ -90,9 +90,9 @@ def metrics(
     addr: str = typer.Option("127.0.0.1", "--addr", help="Address to bind with --serve."),
 ) -> None:
     """The metrics in the Prometheus text format (--json: the same families as JSON; --serve: for scraping)."""
-    from runner.metrics import as_json, render
-    from runner.metrics import serve as serve_metrics
-    from runner.store import Store
+    from runner.ops.metrics import as_json, render
+    from runner.ops.metrics import serve as serve_metrics
+    from runner.state.store import Store
 
     a = get_app(ctx)
     if serve is not None and a.json:

@@ -17,8 +17,8 @@ def generate(
     prd: Path = PRD,
 ) -> None:
     """Plan the PRD into a validated task DAG (a new plan version; enters PLANNING)."""
-    from runner.plans import plan_view, read_prd
-    from runner.session import command_session
+    from runner.plan.versions import plan_view, read_prd
+    from runner.state.session import command_session
 
     a = get_app(ctx)
     text = read_prd(prd)  # bad input (and a bad config, next) fails before anything in .codex/ is touched
@@ -29,7 +29,7 @@ def generate(
         a.emit({"dry_run": True, "plan": plan}, human=lambda: a.info(
             f"dry run: would send {len(text)} characters of {prd} to {llm.model} at {llm.base_url}"))
         return
-    from runner.planner import generate_plan
+    from runner.plan.planner import generate_plan
 
     with command_session(root, "plan.generate", command=f"plan generate {prd}", info=a.info) as s:
         plan = generate_plan(s.store, text, llm=llm, prd_path=str(prd), progress=a.info)
@@ -46,8 +46,8 @@ def show(
     table: bool = typer.Option(False, "--table", help="A flat table instead of the level tree."),
 ) -> None:
     """Show the plan's tasks by execution level, with their status."""
-    from runner.plans import plan_view
-    from runner.session import command_session
+    from runner.plan.versions import plan_view
+    from runner.state.session import command_session
 
     a = get_app(ctx)
     with command_session(a.repo_root(), "plan.show", command="plan show", mutates=False, info=a.info) as s:
@@ -58,8 +58,8 @@ def show(
 @app.command("approve")
 def approve(ctx: typer.Context) -> None:
     """Approve the newest plan version (PLANNING → SCAFFOLDING)."""
-    from runner.plans import approve_plan, plan_view
-    from runner.session import command_session
+    from runner.plan.versions import approve_plan, plan_view
+    from runner.state.session import command_session
 
     a = get_app(ctx)
     with command_session(a.repo_root(), "plan.approve", command="plan approve", info=a.info) as s:
@@ -81,8 +81,8 @@ def revise(
 ) -> None:
     """Make a new plan version from the current one and your feedback (old versions are kept)."""
     from runner.errors import InvalidInput
-    from runner.plans import plan_view
-    from runner.session import command_session
+    from runner.plan.versions import plan_view
+    from runner.state.session import command_session
 
     a = get_app(ctx)
     if not feedback.strip():
@@ -94,7 +94,7 @@ def revise(
             a.emit({"dry_run": True, "plan": {"revise": version, "feedback": feedback}},
                    human=lambda: a.info(f"dry run: would revise plan v{version} with the feedback"))
             return
-        from runner.planner import revise_plan
+        from runner.plan.planner import revise_plan
 
         plan = revise_plan(s.store, feedback, llm=llm, progress=a.info)
         view = plan_view(s.store, plan.version)

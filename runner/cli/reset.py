@@ -7,9 +7,9 @@ from runner.cli.context import get_app
 
 def reset(ctx: typer.Context) -> None:
     """Reset a FAILED repo to IDLE (tasks, plans and history are kept)."""
-    from runner import lifecycle
-    from runner.session import command_session
-    from runner.views import ResetResult
+    from runner.state import lifecycle
+    from runner.state.session import command_session
+    from runner.state.views import ResetResult
 
     a = get_app(ctx)
     with command_session(a.repo_root(), "reset", command="reset", info=a.info) as s:

@@ -18,7 +18,7 @@ def run(
     A reference shaped like a task id that matches no task is an error (exit 2), not a task title.
     """
     from runner.cli.build import finish, make_env, show_plan, working
-    from runner.pipeline import describe_plan, run_one
+    from runner.build.commands import describe_plan, run_one
 
     a = get_app(ctx)
     env = make_env(a, command="run")

@@ -1,4 +1,4 @@
-"""`codex-sandbox sandbox run|ps|gc`: parse, call runner.sandbox_run / sandbox.gc, render."""
+"""`codex-sandbox sandbox run|ps|gc`: parse, call runner.build.adhoc / sandbox.gc, render."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def run(
 ) -> None:
     """Run CMD in a hardened container over a fresh worktree; print the change set it left."""
     from runner.cli.sandbox_render import render_outcome, stream_printer
-    from runner.sandbox_run import SandboxRunRequest, sandbox_run
+    from runner.build.adhoc import SandboxRunRequest, sandbox_run
 
     a = get_app(ctx)
     repo = a.repo_root()
@@ -99,7 +99,7 @@ def _missing_program(outcome) -> str | None:
 
 def _show_dry_run(a, command, image, network, limits, base, base_commit, keep, cfg) -> None:
     """What `sandbox run` would do: nothing is created (no worktree, container, run folder or branch)."""
-    from runner.build_model import codex_image_status
+    from runner.build.result import codex_image_status
 
     plan = {
         "command": list(command),

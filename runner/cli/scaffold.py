@@ -10,7 +10,7 @@ from runner.cli.context import get_app
 def scaffold(ctx: typer.Context) -> None:
     """Run the scaffold task through the build pipeline; needs the lifecycle in SCAFFOLDING."""
     from runner.cli.build import finish, make_env, show_plan, working
-    from runner.pipeline import build_scaffold, describe_plan
+    from runner.build.commands import build_scaffold, describe_plan
 
     a = get_app(ctx)
     env = make_env(a, command="scaffold")

@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True)
 
 def master_password(a) -> str:
     """$CODEX_MASTER_PASSWORD, else a hidden prompt on a terminal; never in --json/CI without the env var."""
-    from runner.secrets import PASSWORD_ENV
+    from runner.state.secrets import PASSWORD_ENV
 
     value = os.environ.get(PASSWORD_ENV)
     if value:
@@ -26,7 +26,7 @@ def master_password(a) -> str:
 
 
 def _store(ctx: typer.Context):
-    from runner.secrets import open_store
+    from runner.state.secrets import open_store
 
     a = get_app(ctx)
     return a, open_store(a.repo_root(), master_password(a))
@@ -41,7 +41,7 @@ def set_secret(
     ),
 ) -> None:
     """Add or replace a secret (the value is read hidden, or from stdin)."""
-    from runner.secrets import check_name
+    from runner.state.secrets import check_name
 
     check_name(name)
     a, store = _store(ctx)

@@ -7,8 +7,8 @@ from runner.cli.context import get_app
 
 def status(ctx: typer.Context) -> None:
     """Show the lifecycle state, DAG progress, the last run and tokens spent."""
-    from runner.session import command_session
-    from runner.views import build_status
+    from runner.state.session import command_session
+    from runner.state.views import build_status
 
     a = get_app(ctx)
     with command_session(a.repo_root(), "status", command="status", mutates=False, info=a.info) as s:

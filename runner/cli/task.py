@@ -24,9 +24,9 @@ def add(
     verification: str | None = typer.Option(None, "--verify", help="Command that proves the task is done."),
 ) -> None:
     """Add a task (without a plan it is ad-hoc work: recorded, no lifecycle move)."""
-    from runner.session import command_session
-    from runner.tasks import add_task, make_task
-    from runner.views import TaskAdded
+    from runner.state.session import command_session
+    from runner.state.tasks import add_task, make_task
+    from runner.state.views import TaskAdded
 
     a = get_app(ctx)
     task = make_task(text, target_files=target_file, type_=type_, priority=priority, verification=verification)
@@ -45,9 +45,9 @@ def list_(
 ) -> None:
     """List tasks with status, type, priority and dependencies."""
     from runner.errors import InvalidInput
-    from runner.models import TASK_STATUSES
-    from runner.session import command_session
-    from runner.views import TaskList
+    from runner.state.models import TASK_STATUSES
+    from runner.state.session import command_session
+    from runner.state.views import TaskList
 
     a = get_app(ctx)
     if status is not None and status not in TASK_STATUSES:

@@ -53,7 +53,7 @@ def refine(message: str, code: ExitCode) -> tuple[str, ExitCode]:
     if "does not have any commits yet" in message:
         return no_commits_line(None), ExitCode.INVALID_INPUT
     if "Connection aborted" in message or "Error while fetching server API version" in message:
-        from sandbox.docker_client import unreachable_message
+        from sandbox.docker.client import unreachable_message
 
         return unreachable_message(message), ExitCode.EXTERNAL_SERVICE
     return message, code
@@ -100,7 +100,7 @@ def validation_line(exc) -> str:
 
 def docker_line(exc: BaseException) -> tuple[str, ExitCode]:
     """An exception from the Docker SDK (or the HTTP stack under it) that escaped the sandbox package."""
-    from sandbox.docker_client import unreachable_message
+    from sandbox.docker.client import unreachable_message
 
     text = one_line(exc)
     name = type(exc).__name__

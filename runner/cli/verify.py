@@ -22,7 +22,7 @@ def run(
     """Run the tests in the sandbox over a worktree of the commit; exit 1 naming failing tests."""
     import sys
 
-    from runner.session import command_session
+    from runner.state.session import command_session
     from runner.verify.run import rev_parse, run_verify
 
     a = get_app(ctx)
@@ -38,7 +38,7 @@ def run(
         }
         a.emit({"dry_run": True, "plan": plan}, lambda: [print(f"{k}: {v}") for k, v in plan.items()])
         return
-    from runner.progress import for_app
+    from runner.cli.progress import for_app
 
     on_output = (lambda text: sys.stderr.write(text)) if stream and not a.json else None
     # Lock, recover a crashed run's leftovers, check the lifecycle (ad hoc without a plan: no state moves).
@@ -61,7 +61,7 @@ def report(
 ) -> None:
     """Print the last verify report (text, --json, or the JUnit file with --junit PATH)."""
     from runner.errors import InvalidInput
-    from runner.store import Store
+    from runner.state.store import Store
     from runner.verify.report import load_last
 
     a = get_app(ctx)
@@ -85,7 +85,7 @@ def report(
 @app.command("fix")
 def fix(ctx: typer.Context) -> None:
     """Turn the last failing report into a `fix` task and send the lifecycle back to BUILDING."""
-    from runner.session import command_session
+    from runner.state.session import command_session
     from runner.verify.fix import propose_fix
 
     a = get_app(ctx)

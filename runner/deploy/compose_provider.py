@@ -45,7 +45,7 @@ class ComposeProvider(DockerProvider):
     def __init__(self, repo: Path, cfg, *, secrets=None, client=None, state_dir: Path | None = None):
         super().__init__(repo, cfg, secrets=secrets, client=client)
         if state_dir is None:
-            from sandbox.worktree import state_dir_for
+            from sandbox.tree.worktree import state_dir_for
 
             state_dir = state_dir_for(self.repo)
         self.state_dir = Path(state_dir) / "deploy" / self.project
@@ -73,7 +73,7 @@ class ComposeProvider(DockerProvider):
 
     def preflight(self, env: str, commit: str) -> None:
         """The engine answers, the compose CLI is there, and the commit holds the compose file."""
-        from sandbox.gitcmd import git_trusted
+        from sandbox.git.plumbing import git_trusted
 
         self.env_config(env)
         self.client  # noqa: B018 - EngineUnavailable (exit 4) when the engine cannot be reached

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from runner.config_types import EnvironmentName, EnvName, HealthUrl, ImageRef, ProjectName, RepoPath, Text
+from runner.config.types import EnvironmentName, EnvName, HealthUrl, ImageRef, ProjectName, RepoPath, Text
 
 
 class _Section(BaseModel):

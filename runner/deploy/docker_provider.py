@@ -14,7 +14,7 @@ from runner.deploy.base import APP_LABEL, COMMIT_LABEL, ENV_LABEL, PROJECT_LABEL
 from runner.deploy.config import DeployConfig, EnvironmentConfig
 from runner.deploy.health import health_url, probe_command, probe_http, wait_healthy
 from runner.errors import InvalidInput, RunnerError, StateError
-from sandbox.labels import REPO, REPO_ID, repo_id
+from sandbox.docker.labels import REPO, REPO_ID, repo_id
 
 SecretsLoader = Callable[[list[str]], dict[str, str]]
 
@@ -54,7 +54,7 @@ class DockerProvider:
     @property
     def client(self):
         if self._client is None:
-            from sandbox.docker_client import get_client
+            from sandbox.docker.client import get_client
 
             self._client = get_client()
         return self._client
@@ -86,7 +86,7 @@ class DockerProvider:
 
     def preflight(self, env: str, commit: str) -> None:
         """The engine answers and the commit holds the Dockerfile the app is built from."""
-        from sandbox.gitcmd import git_trusted
+        from sandbox.git.plumbing import git_trusted
 
         self.env_config(env)
         self.client  # noqa: B018 - EngineUnavailable (exit 4) when the engine cannot be reached

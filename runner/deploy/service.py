@@ -12,7 +12,7 @@ from typing import Callable
 from runner.deploy.base import DeployResult
 from runner.deploy.config import DeployConfig
 from runner.errors import InvalidInput, PolicyViolation, StateError
-from runner.secrets import redact
+from runner.state.secrets import redact
 from runner.verify.run import rev_parse
 
 SecretsLoader = Callable[[list[str]], dict[str, str]]
@@ -133,7 +133,7 @@ class Deployer:
                 f"deploying to {env} needs approval: pass --approve (or confirm on a terminal)"
             )
         if self.store is not None:
-            from runner import lifecycle
+            from runner.state import lifecycle
 
             # a deploy the lifecycle refuses is not even gated; with a plan, only a verified commit ships
             if lifecycle.require(self.store, "deploy") == "lifecycle" and not _verified(self.store, sha):
@@ -163,7 +163,7 @@ class Deployer:
                 ecfg.needs_approval(env) or env == list(self.cfg.environments)[-1]
             )  # prod-like: now observe
             if mode == "lifecycle" and result is not None and result.ok and final:
-                from runner import lifecycle
+                from runner.state import lifecycle
 
                 lifecycle.transition(self.store, "OBSERVING", reason=f"deployed {sha[:12]} to {env}")
 
@@ -175,7 +175,7 @@ class Deployer:
         if images:
             from docker.errors import ImageNotFound
 
-            from sandbox.docker_client import get_client
+            from sandbox.docker.client import get_client
             from sandbox.errors import ImageError
 
             for image in sorted(images):
@@ -206,7 +206,7 @@ class Deployer:
             self.store.audit(GATED_EVENT, details=record, actor=actor)
         if report.decision == "block":
             if self.store is not None:
-                from runner.models import Run
+                from runner.state.models import Run
 
                 run = Run(kind="deploy", commit=sha, pid=os.getpid(),
                           details={"env": env, "provider": self.cfg.provider, "action": "deploy"})  # fmt: skip
@@ -221,7 +221,7 @@ class Deployer:
         """Check the lifecycle allows a deploy (DEPLOYING needs a passing verify of this commit)."""
         if self.store is None:
             return None
-        from runner import lifecycle
+        from runner.state import lifecycle
 
         mode = lifecycle.require(self.store, "deploy")
         if mode == "lifecycle" and self.store.lifecycle_state() != "DEPLOYING":
@@ -338,7 +338,7 @@ class Deployer:
     def _start_run(self, env, sha, approved_by, action="deploy", gate: dict | None = None):
         if self.store is None:
             return None
-        from runner.models import Run
+        from runner.state.models import Run
 
         if approved_by:
             self.store.audit(
@@ -361,7 +361,7 @@ class Deployer:
         anything was switched (that is no deployment, and deployment_success_rate does not count it)."""
         if run is None:
             return
-        from runner.models import utcnow
+        from runner.state.models import utcnow
 
         outcome = result.status if result is not None else "refused" if refused else "failed"
         details = {
@@ -417,6 +417,6 @@ def _user() -> str:
 
 
 def _local_id() -> str:
-    from runner.models import new_id
+    from runner.state.models import new_id
 
     return new_id()

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Callable
 
 from runner.deploy.config import StepConfig
-from runner.secrets import redact
-from sandbox.labels import run_labels
+from runner.state.secrets import redact
+from sandbox.docker.labels import run_labels
 from sandbox.settings import LimitsConfig
 
 
@@ -35,7 +35,7 @@ def run_step(
     on_line: Callable[[str], None] | None = None,
 ) -> dict:
     """Run one step; its log is written with every secret value redacted. Returns a summary dict."""
-    from sandbox.container import RunSpec, run_container
+    from sandbox.docker.container import RunSpec, run_container
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     values = list(secrets.values())

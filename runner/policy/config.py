@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from runner.config_types import FilePath, Text
+from runner.config.types import FilePath, Text
 from runner.dictutil import deep_merge
 from runner.errors import InvalidInput
 
@@ -268,7 +268,7 @@ def policy_problem(section: Any, prefix: str = "policies") -> str | None:
 
 def _one_line(exc: ValidationError, prefix: str) -> str:
     """`key: problem and accepted form` for the first error, the key under `prefix`."""
-    from runner.config_keys import dotted, problem
+    from runner.config.keys import dotted, problem
 
     err = exc.errors()[0]
     return f"{dotted((prefix, *err['loc']))}: {problem({**err, 'loc': ('policies', *err['loc'])})}"

@@ -369,7 +369,7 @@ def record_overrides(repo: Path, report: PolicyReport) -> Path | None:
     atomic_write(manifest, json.dumps({"kind": "policy-check", "created_at": stamp, "report": report.model_dump(mode="json")},
                                       indent=2) + "\n")  # fmt: skip
     try:
-        from runner.store import Store
+        from runner.state.store import Store
     except ImportError:
         return manifest
     with Store.open(Path(repo)) as store:

@@ -27,7 +27,7 @@ from runner.policy.config import TRUST_FILE, ToolFile, TrustPolicy
 from runner.policy.models import Finding
 from runner.policy.safety import in_targets
 from sandbox.changeset import ChangeSet, FileChange
-from sandbox.pathnames import is_dotgit
+from sandbox.tree.pathnames import is_dotgit
 
 CHECK = "security.trust"
 TREE, LINK, GITLINK, PLAIN = "040000", "120000", "160000", "100644"

@@ -105,7 +105,7 @@ def _install(
     log_path,
     on_output,
 ) -> None:
-    from sandbox.container import RunSpec, run_container
+    from sandbox.docker.container import RunSpec, run_container
 
     network = "none"
     if detected.ecosystem == "python":

@@ -98,8 +98,8 @@ def _origin(store) -> str | None:
 
 def propose_fix(repo: Path, store, config, *, report: VerifyReport | None = None):
     """Add the fix task (bounded by verify.max_fix_cycles per origin task); returns it."""
-    from runner import lifecycle
-    from runner.models import Task
+    from runner.state import lifecycle
+    from runner.state.models import Task
 
     mode = lifecycle.require(store, "verify.fix")
     report = report or load_last(repo, store)

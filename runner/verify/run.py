@@ -22,7 +22,7 @@ def rev_parse(repo: Path, rev: str) -> str:
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
-        from runner.preflight import has_commits, no_commit_message
+        from runner.build.preflight import has_commits, no_commit_message
 
         if not has_commits(repo):
             raise InvalidInput(no_commit_message(repo))
@@ -34,7 +34,7 @@ def rev_parse(repo: Path, rev: str) -> str:
 def checkout(repo: Path, sha: str, run_id: str, pool_size: int = 2) -> Iterator[Path]:
     """A worktree of `sha` (C's WorktreeManager), or an exported tree where that is not available."""
     try:
-        from sandbox.worktree import WorktreeManager
+        from sandbox.tree.worktree import WorktreeManager
     except ImportError:
         WorktreeManager = None
     if WorktreeManager is not None:
@@ -60,7 +60,7 @@ def test_command(detected, cfg) -> str:
 
 
 def _image(cfg) -> tuple[str, str]:
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
     from sandbox.errors import ImageError
 
     ref = cfg.image or "codex-sandbox/python:latest"
@@ -88,7 +88,7 @@ def run_verify(
     lifecycle moves only once the tests ran and produced a report: a run that never happened (engine
     down, image missing, container refused) changes no state.
     """
-    from runner.models import Run, new_id
+    from runner.state.models import Run, new_id
 
     repo = Path(repo).resolve()
     cfg = config.verify
@@ -119,14 +119,14 @@ def _mode(store) -> str:
     """How the lifecycle allows this verify (ad hoc without a plan); checks only, moves nothing."""
     if store is None:
         return "adhoc"
-    from runner import lifecycle
+    from runner.state import lifecycle
 
     return lifecycle.require(store, "verify.run")
 
 
 def _advance(store, sha: str, passed: bool) -> None:
     """The tests ran: the lifecycle is VERIFYING now, and DEPLOYING for this commit if they passed."""
-    from runner import lifecycle
+    from runner.state import lifecycle
 
     if store.lifecycle_state() != "VERIFYING":
         lifecycle.transition(store, "VERIFYING", reason=f"verified {sha[:12]}")
@@ -138,8 +138,8 @@ def _run(repo, config, sha, run_id, image, image_id, mode, on_output, say) -> Ve
     from runner.verify.deps import ensure_deps
     from runner.verify.detect import detect
     from runner.verify.junit import parse_coverage, parse_junit, read_untrusted
-    from sandbox.container import Mount, RunSpec, default_user, run_container
-    from sandbox.labels import run_labels
+    from sandbox.docker.container import Mount, RunSpec, default_user, run_container
+    from sandbox.docker.labels import run_labels
 
     cfg = config.verify
     out_dir = runs_dir(repo) / run_id
@@ -241,7 +241,7 @@ def _reason(result, have_junit: bool, cases) -> str:
 
 
 def _record(store, repo: Path, run, report: VerifyReport | None, error: str | None) -> None:
-    from runner.models import utcnow
+    from runner.state.models import utcnow
 
     if report is None:
         store.finish_run(

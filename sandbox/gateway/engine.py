@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from sandbox import labels as lbl
+from sandbox.docker import labels as lbl
 from sandbox.errors import GatewayError
 
 GatewayPlacement = Literal["auto", "socket", "sidecar"]

@@ -16,11 +16,11 @@ import tarfile
 import time
 from pathlib import Path
 
-from sandbox import labels as lbl
+from sandbox.docker import labels as lbl
 from sandbox.errors import GatewayError
 from sandbox.gateway.config import GatewayConfig, GatewayStatus
 from sandbox.gateway.handle import STATUS_FILE, GatewayHandle
-from sandbox.service_image import SERVICE_IMAGE, require_service_image
+from sandbox.docker.service_image import SERVICE_IMAGE, require_service_image
 
 SIDECAR_PORT = 8080
 DATA_DIR = "/home/sandbox/gw"  # the per-run volume: run/ (status) and cache/
@@ -65,7 +65,7 @@ class SidecarGateway(GatewayHandle):
         """Network, volume, container (stdin attached), config over stdin, wait for the ready line."""
         from docker.errors import APIError
 
-        from sandbox.docker_client import get_client
+        from sandbox.docker.client import get_client
         from sandbox.gateway.engine import ensure_internal_network, sidecar_upstream
 
         if self.config.mode == "replay" and self.config.cache_dir is None:
@@ -108,7 +108,7 @@ class SidecarGateway(GatewayHandle):
     def _kwargs(self, labels: dict[str, str], extra_hosts: dict[str, str]) -> dict:
         from docker.types import Mount
 
-        from sandbox.seccomp import security_opt
+        from sandbox.docker.seccomp import security_opt
 
         return {
             "image": self.image,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from build_support import FAKE_KEY, codex_image
+from tests.runner.build.build_support import FAKE_KEY, codex_image
 
 
 @pytest.fixture

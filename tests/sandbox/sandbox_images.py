@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ci_support import missing_prerequisite
+from tests.ci_support import missing_prerequisite
 
 CANDIDATES = ("codex-sandbox/codex:latest", "codex-sandbox/base:latest")
 
@@ -11,7 +11,7 @@ def probe_image() -> str:
     """The codex image if built, else the base image; in CI a missing image fails the test."""
     from docker.errors import ImageNotFound
 
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     client = get_client()
     for tag in CANDIDATES:

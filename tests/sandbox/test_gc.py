@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 from docker.errors import NotFound
-from sandbox_images import probe_image
+from tests.sandbox.sandbox_images import probe_image
 
-from sandbox import labels as lbl
+from sandbox.docker import labels as lbl
 from sandbox.gc import list_sandboxes, reap
 from sandbox.procutil import pid_alive
 
@@ -24,7 +24,7 @@ def _dead_pid() -> int:
 
 
 def _create(repo, run_id: str, pid: int):
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     labels = lbl.run_labels(repo, run_id, kind="sandbox", pid=pid)
     return get_client().containers.create(

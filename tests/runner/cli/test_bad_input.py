@@ -1,9 +1,9 @@
 """Bad input: one clear line, the right exit code, and nothing under .codex/ changes."""
 
 import pytest
-from lifecycle_cli_support import cli, snapshot
+from tests.runner.cli.lifecycle_cli_support import cli, snapshot
 
-from runner.store import Store
+from runner.state.store import Store
 
 
 @pytest.fixture

@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from ci_support import cli_path
+from tests.ci_support import cli_path
 
 from runner.cli.main import main
-from sandbox import labels as lbl
+from sandbox.docker import labels as lbl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-from sandbox_images import probe_image
+from tests.sandbox.sandbox_images import probe_image
 
 TITLES = ("a [/x] b", "[bold]not bold[/bold] and [red]")
 
@@ -42,7 +40,7 @@ def test_progress_lines_are_not_markup_either(repo, monkeypatch, capsys):
 
 
 def _running(repo: Path) -> bool:
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     return bool(get_client().containers.list(filters={"label": f"{lbl.REPO_ID}={lbl.repo_id(repo)}"}))
 

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ci_support import cli_path
-from lifecycle_cli_support import cli, snapshot
+from tests.ci_support import cli_path
+from tests.runner.cli.lifecycle_cli_support import cli, snapshot
 
 from runner.cli.app import DRY_RUN_HONOURS, DRY_RUN_READS, DRY_RUN_REFUSED, build_command, leaf_commands
 from runner.cli.main import main
@@ -79,7 +79,7 @@ def test_every_error_class_maps_to_a_row_of_the_table():
 
 def test_one_table_for_the_build_and_the_cli():
     """The build's outcome codes and the CLI's codes are the same rows (ContainerError was 1 here, 4 there)."""
-    from runner.build_model import EXIT_FOR_OUTCOME, failure_for
+    from runner.build.result import EXIT_FOR_OUTCOME, failure_for
 
     assert set(EXIT_FOR_OUTCOME.values()) <= set(ExitCode)
     for exc in (sx.ContainerError("x"), sx.EngineUnavailable("x"), sx.ImageError("x"), sx.WorktreeError("x"),
@@ -125,7 +125,7 @@ def test_end_of_input_at_a_prompt_is_exit_2_not_130(repo, monkeypatch, capsys):
     assert code == 2, err
     assert err == ("error: no answer: input ended at a prompt (pass the flag the prompt stands for, "
                    "e.g. --approve)\n")
-    from runner.store import Store
+    from runner.state.store import Store
 
     with Store.open(repo) as store:
         assert store.list_runs(kind="deploy") == []
@@ -181,9 +181,9 @@ def test_dry_run_sandbox_run_starts_nothing(repo, monkeypatch, capsys):
 
 
 def _hold_lock(repo: Path, seconds: float) -> subprocess.Popen:
-    from runner.lock import read_holder
+    from runner.state.lock import read_holder
 
-    code = (f"import time; from runner.lock import RepoLock\n"
+    code = (f"import time; from runner.state.lock import RepoLock\n"
             f"with RepoLock({str(repo)!r}, 'held by the test'):\n    time.sleep({seconds})\n")
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 20
@@ -245,15 +245,13 @@ def test_verbose_is_debug_logging_on_stderr(repo, monkeypatch, capsys):
 
 @pytest.mark.docker
 def test_verbose_sandbox_run_logs_its_steps_to_stderr_and_the_run_log(repo, monkeypatch, capsys):
-    import sys as _sys
 
-    _sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-    from sandbox_images import probe_image
+    from tests.sandbox.sandbox_images import probe_image
 
     monkeypatch.chdir(repo)
     code, _out, err = cli(capsys, "-v", "sandbox", "run", "--image", probe_image(), "--", "true")
     assert code == 0, err
-    assert "info: runner.sandbox_run: sandbox run" in err and "debug: runner.sandbox_run:" in err
+    assert "info: runner.build.adhoc: sandbox run" in err and "debug: runner.build.adhoc:" in err
     (run_dir,) = (repo / ".codex" / "runs" / "sandbox").iterdir()
     log = (run_dir / "runner.log").read_text()
     assert "checking out HEAD" in log and "container" in log and "ended: exit code 0" in log
@@ -264,7 +262,7 @@ def test_build_steps_are_logged_into_the_run_folder(tmp_path):
     import logging
 
     from runner.cli.logging_setup import configure
-    from runner.manifest import RunRecord
+    from runner.build.manifest import RunRecord
 
     configure(verbose=1)
     try:
@@ -315,8 +313,7 @@ def test_task_list_piped_is_tab_separated_and_never_cut(repo):
 
 @pytest.mark.docker
 def test_sandbox_ps_piped_is_tab_separated(repo):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-    from sandbox_images import probe_image
+    from tests.sandbox.sandbox_images import probe_image
 
     proc = subprocess.Popen([cli_path(), "sandbox", "run", "--image", probe_image(), "--", "sleep", "20"], cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())

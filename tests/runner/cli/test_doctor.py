@@ -27,7 +27,7 @@ def test_doctor_reports_every_check(repo, monkeypatch, capsys):
 
 
 def test_doctor_without_engine_fails_each_engine_check_with_a_fix(repo, monkeypatch, capsys):
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     get_client.cache_clear()
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -43,7 +43,7 @@ def test_doctor_without_engine_fails_each_engine_check_with_a_fix(repo, monkeypa
 
 
 def test_doctor_lists_every_tool_the_gates_run_with_version_and_place(repo, monkeypatch, capsys):
-    from runner.doctor_checks import check_tools
+    from runner.ops.doctor import check_tools
     from sandbox.tools import install_dirs
 
     checks = {c.name: c for c in check_tools()}
@@ -62,7 +62,7 @@ def test_doctor_lists_every_tool_the_gates_run_with_version_and_place(repo, monk
 
 
 def test_doctor_fails_on_a_missing_required_tool_with_the_fix(repo, monkeypatch, capsys):
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
     from sandbox.tools import DISABLE_ENV
 
     get_client.cache_clear()
@@ -84,7 +84,7 @@ def test_doctor_fails_on_a_missing_required_tool_with_the_fix(repo, monkeypatch,
 
 
 def test_which_tools_are_required_follows_the_policy():
-    from runner.doctor_checks import check_tools
+    from runner.ops.doctor import check_tools
     from runner.policy.config import load_policy_config
 
     policy = load_policy_config({"security": {"dependencies": {"online_audit": True}},

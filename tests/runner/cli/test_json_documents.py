@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import jsonschema
 import pytest
-from lifecycle_cli_support import cli
+from tests.runner.cli.lifecycle_cli_support import cli
 
 from runner.cli.app import build_command, leaf_commands
 from runner.schemas import COMMAND_SCHEMAS, SCHEMA_DIR, output_models, render
@@ -108,7 +106,7 @@ def test_every_command_has_a_schema_and_a_failing_case():
 
 @pytest.fixture
 def places(tmp_path, repo, monkeypatch):
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -181,8 +179,7 @@ def test_observe_metrics_json_has_the_families_and_the_text_stays(repo, monkeypa
 @pytest.mark.docker
 def test_a_failing_sandbox_command_is_one_document(repo, monkeypatch, capsys):
     """The old behaviour: the result object, then an error object. Now: the result with the error in it."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-    from sandbox_images import probe_image
+    from tests.sandbox.sandbox_images import probe_image
 
     monkeypatch.chdir(repo)
     code, out, err = cli(capsys, "--json", "sandbox", "run", "--image", probe_image(), "--", "false")

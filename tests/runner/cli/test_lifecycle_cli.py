@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from lifecycle_cli_support import check_schema, cli
+from tests.runner.cli.lifecycle_cli_support import check_schema, cli
 
-from runner import lifecycle
-from runner.models import PlanVersion
+from runner.state import lifecycle
+from runner.state.models import PlanVersion
 from runner.schemas import SCHEMA_DIR, output_models, render
-from runner.store import Store
+from runner.state.store import Store
 from sandbox.scripted_model import ScriptedModelServer
 
 PLAN = {"summary": "tiny", "tasks": [

@@ -6,18 +6,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from ci_support import cli_path
+from tests.ci_support import cli_path
 
 from runner.cli.main import main
-from sandbox import labels as lbl
+from sandbox.docker import labels as lbl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-from sandbox_images import probe_image
+from tests.sandbox.sandbox_images import probe_image
 
 pytestmark = pytest.mark.docker
 
@@ -134,7 +132,7 @@ def test_hostile_tree_exit_3_and_bad_flags_exit_2(repo, monkeypatch, capsys):
 
 
 def test_engine_unreachable_exit_4(repo, monkeypatch, capsys):
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     get_client.cache_clear()
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -149,13 +147,13 @@ def test_engine_unreachable_exit_4(repo, monkeypatch, capsys):
 
 
 def _running(repo: Path) -> list:
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     return get_client().containers.list(filters={"label": f"{lbl.REPO_ID}={lbl.repo_id(repo)}"})
 
 
 def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
-    from sandbox.worktree import state_dir_for
+    from sandbox.tree.worktree import state_dir_for
 
     before = _repo_state(repo)
     proc = subprocess.Popen(
@@ -177,7 +175,7 @@ def test_sigkill_mid_run_then_gc_leaves_nothing(repo):
     assert gc.returncode == 0, gc.stderr
     report = _json(gc.stdout)
     assert len(report["containers"]) == 1 and report["worktrees"]
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     assert not get_client().containers.list(all=True, filters={"label": f"{lbl.REPO_ID}={lbl.repo_id(repo)}"})
     trees = state_dir_for(repo) / "worktrees"
@@ -286,10 +284,10 @@ def test_a_run_over_its_disk_cap_is_never_extracted(repo, monkeypatch, capsys):
     "exec 3>big; rm big; head -c 300000000 /dev/zero >&3",  # an open, unlinked file: no walk ever sees it
 ], ids=["fallocate", "unlinked-file"])
 def test_the_kernel_holds_the_disk_cap(repo, monkeypatch, capsys, flood):
-    from ci_support import missing_prerequisite
+    from tests.ci_support import missing_prerequisite
 
-    from sandbox import capfs
-    from sandbox.worktree import state_dir_for
+    from sandbox.tree import capfs
+    from sandbox.tree.worktree import state_dir_for
 
     if capfs.unavailable_reason():
         missing_prerequisite(f"a kernel-enforced disk cap needs: {capfs.unavailable_reason()}")

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from runner.cli.main import main
-from runner.lock import read_holder
-from runner.models import PlanVersion, Run
-from runner.store import Store
+from runner.state.lock import read_holder
+from runner.state.models import PlanVersion, Run
+from runner.state.store import Store
 from tests.conftest import git
 from tests.runner.deploy.app_fixture import mark_verified
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import typer
-from ci_support import cli_path
-from lifecycle_cli_support import cli
+from tests.ci_support import cli_path
+from tests.runner.cli.lifecycle_cli_support import cli
 
 from runner.cli.main import main
 
@@ -48,7 +46,7 @@ def test_unreachable_engine_names_docker_host_and_how_to_start_it(repo, monkeypa
 
 
 def test_unreachable_engine_without_docker_host_names_the_default_socket():
-    from sandbox.docker_client import unreachable_message
+    from sandbox.docker.client import unreachable_message
 
     saved = os.environ.pop("DOCKER_HOST", None)
     try:
@@ -134,8 +132,7 @@ def test_translation_of_tool_text():
 @pytest.mark.docker
 def test_a_program_missing_from_the_image_names_the_image_to_use(repo, monkeypatch, capsys):
     """`sandbox run -- pytest -q` in the codex image: not tini's `exec pytest failed`, but which image has it."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
-    from sandbox_images import probe_image
+    from tests.sandbox.sandbox_images import probe_image
 
     monkeypatch.chdir(repo)
     image = probe_image()

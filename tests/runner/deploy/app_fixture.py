@@ -50,7 +50,7 @@ def get(url: str) -> str:
 
 def remove_project(name: str, compose_project_prefix: str | None = None) -> None:
     """Remove every container, network and image labelled with this deploy project."""
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     client = get_client()
     for c in client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={name}"}):
@@ -67,7 +67,7 @@ def remove_project(name: str, compose_project_prefix: str | None = None) -> None
 
 def mark_verified(store, sha: str) -> None:
     """Record a passing verify run of `sha` (with a plan, only a verified commit may be deployed)."""
-    from runner.models import Run
+    from runner.state.models import Run
 
     run = Run(kind="verify", commit=sha, pid=0)
     store.start_run(run)

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from runner.cli.main import main
-from runner.config import load_config
+from runner.config.load import load_config
 from runner.errors import InvalidInput
-from runner.store import Store
+from runner.state.store import Store
 from tests.conftest import git
 
 

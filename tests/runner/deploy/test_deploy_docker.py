@@ -13,9 +13,9 @@ from runner.cli.main import main
 from runner.deploy.config import DeployConfig
 from runner.deploy.service import Deployer
 from runner.errors import PolicyViolation
-from runner.models import PlanVersion
-from runner.secrets import open_store
-from runner.store import Store
+from runner.state.models import PlanVersion
+from runner.state.secrets import open_store
+from runner.state.store import Store
 from tests.runner.deploy.app_fixture import commit_version, get, mark_verified, remove_project
 
 pytestmark = pytest.mark.docker

@@ -14,9 +14,9 @@ from runner.deploy.config import DeployConfig
 from runner.deploy.gate import DeployBlocked
 from runner.deploy.service import Deployer
 from runner.errors import StateError
-from runner.models import PlanVersion
+from runner.state.models import PlanVersion
 from runner.policy.gitchanges import EMPTY_TREE
-from runner.store import Store
+from runner.state.store import Store
 from tests.conftest import git
 from tests.runner.deploy.app_fixture import commit_version, get, mark_verified, remove_project
 
@@ -39,7 +39,7 @@ def _add_secret(repo) -> str:
 def _violations(store) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
-    from runner.metrics import render
+    from runner.ops.metrics import render
 
     return next(s.value for f in text_string_to_metric_families(render(store)) for s in f.samples
                 if s.name == "policy_violations_total" and s.labels == {"decision": "block"})  # fmt: skip
@@ -47,7 +47,7 @@ def _violations(store) -> float:
 
 def _project_objects(name: str) -> list:
     from runner.deploy.base import PROJECT_LABEL
-    from sandbox.docker_client import get_client
+    from sandbox.docker.client import get_client
 
     client = get_client()
     flt = {"label": f"{PROJECT_LABEL}={name}"}
@@ -155,7 +155,7 @@ def test_gate_base_without_store_is_the_empty_tree(repo):
 
 def test_the_secret_store_keeps_codex_out_of_commits(repo, monkeypatch):
     """`git add -A` once committed .codex/secrets.enc; the deploy gate blocked that release (prohibited path)."""
-    from runner.secrets import open_store
+    from runner.state.secrets import open_store
 
     open_store(repo, "pw-gate-test").set("TOKEN", FAKE_TOKEN)
     git(repo, "add", "-A")

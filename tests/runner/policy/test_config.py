@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.config import load_config
+from runner.config.load import load_config
 from runner.errors import InvalidInput
 from runner.policy import PolicyConfig, load_policy_config
 

@@ -144,7 +144,7 @@ def test_model_driven_run_can_never_override(repo):
 
 
 def test_override_is_audited_in_the_store_and_a_manifest(repo):
-    from runner.store import Store
+    from runner.state.store import Store
 
     (repo / ".codex").mkdir()
     report = check_staged(repo, {".env": "A=1\n"}, actor="human",

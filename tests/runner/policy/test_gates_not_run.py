@@ -8,7 +8,7 @@ import os
 import subprocess
 
 import pytest
-from ci_support import cli_path
+from tests.ci_support import cli_path
 
 from runner.policy import evaluate_changes
 from runner.policy.gitchanges import staged_changeset

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from runner.models import PlanVersion, Task
-from runner.store import Store
+from runner.state.models import PlanVersion, Task
+from runner.state.store import Store
 from sandbox.scripted_model.server import ScriptedModelServer
-from tests.runner.build_support import FAKE_KEY, cli, codex_image, configure, git
+from tests.runner.build.build_support import FAKE_KEY, cli, codex_image, configure, git
 from tests.runner.verify.fixture_project import FIX_PATCH, write_project
 
 pytestmark = pytest.mark.docker

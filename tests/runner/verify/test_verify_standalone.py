@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from runner.cli.main import main
-from runner.store import Store
+from runner.state.store import Store
 from tests.conftest import git
 from tests.runner.verify.fixture_project import write_project
 

@@ -102,10 +102,10 @@ def test_fix_context_and_targets(repo):
 
 
 def test_fix_cycles_are_bounded_per_task(repo):
-    from runner.config import load_config
+    from runner.config.load import load_config
     from runner.errors import StateError
-    from runner.models import PlanVersion, Task
-    from runner.store import Store
+    from runner.state.models import PlanVersion, Task
+    from runner.state.store import Store
     from runner.verify.fix import propose_fix
     from runner.verify.report import runs_dir, save
 

@@ -1,0 +1,1 @@
+"""The layered configuration, typed from load to its last use."""

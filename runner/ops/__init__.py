@@ -1,0 +1,1 @@
+"""One-command helpers around the flow: init, doctor, demo, observe, maintain, metrics, compose."""

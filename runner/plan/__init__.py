@@ -1,0 +1,1 @@
+"""Planning: a PRD into a validated task DAG, and the plan's versions."""

@@ -1,0 +1,1 @@
+"""Worktrees and the trees containers write: the pool, sync, capped filesystems, extraction."""
