@@ -8,7 +8,7 @@ in it. Every Python file holds one `API_KEY = os.environ.get(...)` line, so dete
 and run (its prefilter cannot skip those files). "engine" is evaluate_changes in a fresh process
 (imports included), "cli" is the whole
 `codex-sandbox policy check --staged` command, "warm" is a second run that hits the blob cache.
-Targets (issue #5): 500-line check < 1 s, 10-line check < 0.6 s.
+Targets: 500-line check < 1 s, 10-line check < 0.6 s.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def _reap_sidecar_leftovers(report: GcReport, repo: Path | None, include_live: b
 
 def _reap_worktrees(repo: Path, live_runs: set[str], include_live: bool) -> list[str]:
     try:
-        from sandbox.tree.worktree import WorktreeManager  # helper C's module
+        from sandbox.tree.worktree import WorktreeManager
     except ImportError:
         WorktreeManager = None
     removed: list[str] = []

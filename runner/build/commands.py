@@ -128,7 +128,7 @@ def resolve_task(store, ref: str):
 
 
 def add_adhoc_task(store, text: str, *, via: str, task_type: str | None = None):
-    """A task from free text (E's `task add` rules); its type is guessed from the first word."""
+    """A task from free text (the rules of `task add`); its type is guessed from the first word."""
     from runner.state.models import TASK_TYPES
     from runner.state.tasks import add_task, make_task
 
@@ -149,7 +149,7 @@ def require_model_access(env: BuildEnv) -> None:
 
 @contextmanager
 def _session(env: BuildEnv, command: str, action: str) -> Iterator:
-    """E's command session (store, repo lock, recovery, lifecycle check), yielding the open store.
+    """The command session (store, repo lock, recovery, lifecycle check), yielding the open store.
 
     What the build itself needs (a commit, the engine, the image, a key) is checked per task, by
     TaskBuilder's preflight, only once there is something to build.
@@ -161,7 +161,7 @@ def _session(env: BuildEnv, command: str, action: str) -> Iterator:
 
 
 def next_ready_task(store):
-    """The next ready task (E's DAG rule: pending, dependencies completed, lowest priority, then id)."""
+    """The next ready task (the DAG rule: pending, dependencies completed, lowest priority, then id)."""
     from runner.state.dag import next_ready
 
     return next_ready(store.list_tasks())

@@ -76,7 +76,7 @@ def recover(root: Path, store: Store, *, reap: bool = True) -> str | None:
 
 
 def _reap(root: Path) -> str:
-    """Remove the dead runs' containers and worktrees with the sandbox's gc (helper B's reap)."""
+    """Remove the dead runs' containers and worktrees with the sandbox's reaper (`sandbox.gc.reap`)."""
     try:
         from sandbox.gc import reap
     except ImportError:

@@ -32,7 +32,7 @@ def rev_parse(repo: Path, rev: str) -> str:
 
 @contextmanager
 def checkout(repo: Path, sha: str, run_id: str, pool_size: int = 2) -> Iterator[Path]:
-    """A worktree of `sha` (C's WorktreeManager), or an exported tree where that is not available."""
+    """A worktree of `sha` (the worktree manager), or an exported tree where that is not available."""
     try:
         from sandbox.tree.worktree import WorktreeManager
     except ImportError:

@@ -1,4 +1,4 @@
-"""verify, maintain and deploy run in E's command session: repo lock, recovery in one line, lifecycle check."""
+"""verify, maintain and deploy run in the command session: repo lock, recovery in one line, lifecycle check."""
 
 from __future__ import annotations
 
