@@ -12,7 +12,7 @@ app = typer.Typer()
 @app.command("show")
 def show(ctx: typer.Context) -> None:
     """Show every effective value and the layer it came from."""
-    from runner.config.ops import show as show_values
+    from runner.ops.config_ops import show as show_values
 
     a = get_app(ctx)
     out = show_values(a.loaded_config)
@@ -43,7 +43,7 @@ def set_(
 ) -> None:
     """Validate and write one value to the project config (.codex/config.yaml) atomically."""
     from runner.config.load import user_config_path
-    from runner.config.ops import set_value
+    from runner.ops.config_ops import set_value
 
     a = get_app(ctx)
     if user:
@@ -60,7 +60,7 @@ def set_(
 @app.command("validate")
 def validate(ctx: typer.Context) -> None:
     """Check every config layer; exit 2 naming the first bad key."""
-    from runner.config.ops import validate as validate_config
+    from runner.ops.config_ops import validate as validate_config
 
     a = get_app(ctx)
     out = validate_config(a.repo_root(required=False), a.config_path)

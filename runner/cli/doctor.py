@@ -12,7 +12,7 @@ from runner.cli.context import get_app
 def doctor(ctx: typer.Context) -> None:
     """Check the engine, images, seccomp, the tools the gates run (version, where found), git and disk space."""
     from runner.ops.doctor import run_checks
-    from runner.policy.config import load_policy_config
+    from runner.config.policy import load_policy_config
 
     a = get_app(ctx)
     root = a.repo_root(required=False) or Path.cwd()

@@ -60,19 +60,13 @@ def is_sequence(annotation: Any) -> bool:
     return typing.get_origin(_core(annotation)) is list or _core(annotation) is list
 
 
-def root_model() -> type[BaseModel]:
-    from runner.config.load import AppConfig
-
-    return AppConfig
-
-
-def resolve(key: str) -> FieldInfo | None:
-    """The field a dotted key names (None: a key inside a free-form mapping); InvalidInput if it names
-    nothing, or a whole section."""
+def resolve(key: str, root: type[BaseModel]) -> FieldInfo | None:
+    """The field a dotted key of `root` names (None: a key inside a free-form mapping); InvalidInput if it
+    names nothing, or a whole section."""
     parts = key.split(".")
     if not key or any(not part for part in parts):
         raise InvalidInput(f"bad config key {key!r}: use dotted names like sandbox.pool_size")
-    model: type[BaseModel] = root_model()
+    model: type[BaseModel] = root
     i = 0
     while True:
         part = parts[i]
@@ -101,10 +95,9 @@ def unknown_key_hint(name: str, model: type[BaseModel], where: str) -> str:
     return f"{guess}known keys in {where or 'the top level'}: {', '.join(known)}"
 
 
-def leaf_keys(model: type[BaseModel] | None = None, prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
+def leaf_keys(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
     """Every settable dotted key of the model with its field, walking sections recursively (a mapping of
     named sections, like deploy.environments, through one sample name: staging)."""
-    model = model or root_model()
     for name, field in model.model_fields.items():
         dotted = f"{prefix}{name}"
         sub = section_model(field.annotation)
@@ -122,8 +115,8 @@ def env_name(key: str) -> str:
     return ENV_PREFIX + key.replace(".", "_").upper()
 
 
-def env_values(environ: dict[str, str]) -> list[tuple[list[str], Any, str]]:
-    """The config keys CODEX_* variables set: (key path, value, variable name), sorted by variable.
+def env_values(environ: dict[str, str], root: type[BaseModel]) -> list[tuple[list[str], Any, str]]:
+    """The keys of `root` CODEX_* variables set: (key path, value, variable name), sorted by variable.
 
     Only whole values are set from the environment: a variable naming a section (CODEX_SANDBOX, which
     Codex itself sets inside its sandbox) or nothing is not ours and is left alone. Lists and mappings
@@ -132,7 +125,7 @@ def env_values(environ: dict[str, str]) -> list[tuple[list[str], Any, str]]:
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX):
             continue
-        found = _match_env(root_model(), name[len(ENV_PREFIX):].lower().split("_"))
+        found = _match_env(root, name[len(ENV_PREFIX):].lower().split("_"))
         if not found:
             continue
         path, field = found
@@ -175,11 +168,11 @@ def _match_env(model: type[BaseModel], tokens: list[str]) -> tuple[list[str], Fi
     return None
 
 
-def _field_for(loc: tuple) -> FieldInfo | None:
+def _field_for(loc: tuple, root: type[BaseModel]) -> FieldInfo | None:
     """The field at a pydantic error location (a list item's: the list's), or None."""
     field: FieldInfo | None = None
     for i in range(1, len(loc) + 1):
-        holder = _holder(loc[: i - 1])
+        holder = _holder(loc[: i - 1], root)
         if holder is None or not isinstance(loc[i - 1], str) or loc[i - 1] not in holder.model_fields:
             continue
         field = holder.model_fields[loc[i - 1]]
@@ -202,13 +195,14 @@ _BUILTIN_FORMS = {
 }
 
 
-def problem(err: dict[str, Any]) -> str:
-    """What is wrong and the accepted form, in words."""
+def problem(err: dict[str, Any], root: type[BaseModel], prefix: tuple[str, ...] = ()) -> str:
+    """What is wrong and the accepted form, in words; `err` is located in `root`, which sits at `prefix`
+    of the whole configuration (for naming the section that got an unknown key)."""
     kind = err["type"]
-    field = _field_for(tuple(err["loc"]))
+    loc = tuple(err["loc"])
+    field = _field_for(loc, root)
     if kind == "extra_forbidden":
-        loc = tuple(err["loc"])
-        return f"unknown key; {unknown_key_hint(str(loc[-1]), _holder(loc[:-1]) or root_model(), dotted(loc[:-1]))}"
+        return f"unknown key; {unknown_key_hint(str(loc[-1]), _holder(loc[:-1], root) or root, dotted((*prefix, *loc[:-1])))}"
     if kind == "missing":
         return "required key is missing"
     message = str(err["msg"]).removeprefix("Value error, ")
@@ -223,9 +217,9 @@ def problem(err: dict[str, Any]) -> str:
     return message
 
 
-def _holder(loc: tuple) -> type[BaseModel] | None:
-    """The model a location names (the section that got an unknown key)."""
-    model: type[BaseModel] | None = root_model()
+def _holder(loc: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
+    """The model a location in `root` names (the section that got an unknown key)."""
+    model: type[BaseModel] | None = root
     skip = 0
     for part in loc:
         if skip:
@@ -247,11 +241,11 @@ def _holder(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def config_error(exc: ValidationError, source_of: Callable[[str], str]) -> InvalidInput:
-    """The first error of a config validation as one line: key, value, source, accepted form."""
+def config_error(exc: ValidationError, source_of: Callable[[str], str], root: type[BaseModel]) -> InvalidInput:
+    """The first error of validating `root` as one line: key, value, source, accepted form."""
     err = exc.errors()[0]
     key = dotted(tuple(err["loc"])) or "(top level)"
     value = "" if err["type"] == "missing" else f" = {_shown(err.get('input'))}"
     if err["type"] == "extra_forbidden":
         value = ""
-    return InvalidInput(f"config key {key!r}{value} ({source_of(key)}): {problem(err)}")
+    return InvalidInput(f"config key {key!r}{value} ({source_of(key)}): {problem(err, root)}")

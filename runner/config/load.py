@@ -24,9 +24,10 @@ from runner.config.types import (
     Slug,
     Text,
 )
-from runner.deploy.config import DeployConfig
+from runner.config.deploy import DeployConfig
+from runner.dictutil import flatten
 from runner.errors import InvalidInput
-from runner.policy.config import PolicyConfig, default_policy, with_defaults
+from runner.config.policy import PolicyConfig, default_policy, with_defaults
 from sandbox.settings import CommitIdentity, ExtractCaps, LimitsConfig
 
 
@@ -208,16 +209,6 @@ def _merge(base: dict[str, Any], layer: dict[str, Any], source: str, sources: di
             sources[dotted] = source
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def source_of(key: str, sources: dict[str, str]) -> str:
     """The layer a dotted key came from (its own entry, the nearest parent set as a whole, or a child)."""
     probe = key
@@ -236,7 +227,7 @@ def validate(data: dict[str, Any], sources: dict[str, str] | None = None, label:
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:
-        raise config_error(exc, lambda key: source_of(key, sources) if sources else label) from None
+        raise config_error(exc, lambda key: source_of(key, sources) if sources else label, AppConfig) from None
 
 
 def load_config(
@@ -251,7 +242,7 @@ def load_config(
 
     environ = dict(os.environ if environ is None else environ)
     merged: dict[str, Any] = AppConfig().model_dump()
-    sources = {key: "default" for key in _flatten(merged)}
+    sources = {key: "default" for key in flatten(merged)}
     layers: list[tuple[str, dict[str, Any]]] = []
     user_file = user_config_path()
     if user_file.is_file():
@@ -261,7 +252,7 @@ def load_config(
         layers.append((str(project_file), read_yaml_file(project_file)))
     for source, layer in layers:
         _merge(merged, layer, source, sources)
-    for path, value, name in env_values(environ):
+    for path, value, name in env_values(environ, AppConfig):
         layer: dict[str, Any] = {}
         _set_dotted(layer, path, value)
         _merge(merged, layer, f"env {name}", sources)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from runner.deploy.base import APP_LABEL, COMMIT_LABEL, ENV_LABEL, PROJECT_LABEL, DeployResult, EnvStatus
-from runner.deploy.config import DeployConfig, EnvironmentConfig
+from runner.config.deploy import DeployConfig, EnvironmentConfig
 from runner.deploy.health import health_url, probe_command, probe_http, wait_healthy
 from runner.errors import InvalidInput, RunnerError, StateError
 from sandbox.docker.labels import REPO, REPO_ID, repo_id

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from runner.deploy.base import DeployResult
-from runner.deploy.config import DeployConfig
+from runner.config.deploy import DeployConfig
 from runner.errors import InvalidInput, PolicyViolation, StateError
 from runner.state.secrets import redact
 from runner.verify.run import rev_parse

@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 from typing import Callable
 
-from runner.deploy.config import StepConfig
+from runner.config.deploy import StepConfig
 from runner.state.secrets import redact
 from sandbox.docker.labels import run_labels
 from sandbox.settings import LimitsConfig

@@ -186,7 +186,7 @@ def check_tool(tool: Tool, required: bool) -> Check:
 
 def check_tools(policy: Any = None) -> list[Check]:
     """Every program the gates use, with its version and where it was found."""
-    from runner.policy.config import load_policy_config
+    from runner.config.policy import load_policy_config
 
     need = required_tools(policy if policy is not None else load_policy_config(None))
     return [check_tool(t, t.name in need) for t in TOOLS]

@@ -1,7 +1,7 @@
 """The policy engine: security, quality, safety and compliance gates on a change set.
 
-Names are imported on first use: loading the configuration (which every command does) needs only
-`runner.policy.config`, not the engine and its scanners.
+Names are imported on first use: loading the configuration (which every command does) needs only the
+section model in `runner.config.policy`, not the engine and its scanners.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "PolicyConfig": "runner.policy.config",
-    "load_policy_config": "runner.policy.config",
+    "PolicyConfig": "runner.config.policy",
+    "load_policy_config": "runner.config.policy",
     "evaluate_changes": "runner.policy.engine",
     "evaluate_range": "runner.policy.engine",
     "Finding": "runner.policy.models",
@@ -22,7 +22,7 @@ _WHERE = {
 __all__ = ["Finding", "Override", "PolicyConfig", "PolicyReport", "evaluate_changes", "evaluate_range", "load_policy_config"]
 
 if TYPE_CHECKING:
-    from runner.policy.config import PolicyConfig, load_policy_config
+    from runner.config.policy import PolicyConfig, load_policy_config
     from runner.policy.engine import evaluate_changes, evaluate_range
     from runner.policy.models import Finding, Override, PolicyReport
 

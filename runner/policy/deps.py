@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from runner.policy.blobs import StagedFile
-from runner.policy.config import ADVISORIES_FILE, DependencyPolicy
+from runner.config.policy import ADVISORIES_FILE, DependencyPolicy
 from runner.policy.models import CheckRun, Finding
 from sandbox.tools import find_tool, missing_reason
 

@@ -20,7 +20,7 @@ from runner.errors import PolicyViolation, RunnerError
 from runner.policy import deps as deps_mod
 from runner.policy.blobs import StagedFile, Staging
 from runner.policy.cache import ResultCache
-from runner.policy.config import (
+from runner.config.policy import (
     BUILTIN_RULES_DIR,
     DependencyPolicy,
     LicensePolicy,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from runner.policy.config import LICENSES_FILE, LicensePolicy
+from runner.config.policy import LICENSES_FILE, LicensePolicy
 from runner.policy.deps import Dep, normalize
 from runner.policy.models import CheckRun, Finding
 

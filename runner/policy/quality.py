@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.policy.blobs import StagedFile
-from runner.policy.config import CoveragePolicy, LintPolicy
+from runner.config.policy import CoveragePolicy, LintPolicy
 from runner.policy.models import CheckRun, Finding
 from sandbox.tools import find_tool, missing_reason
 

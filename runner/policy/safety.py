@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from pathlib import PurePosixPath
 
-from runner.policy.config import SafetyPolicy
+from runner.config.policy import SafetyPolicy
 from runner.policy.models import Finding
 from sandbox.changeset import ChangeSet
 

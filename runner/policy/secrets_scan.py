@@ -20,7 +20,7 @@ from pathlib import Path
 
 from runner.policy.blobs import StagedFile
 from runner.policy.cache import ResultCache
-from runner.policy.config import SecretsPolicy
+from runner.config.policy import SecretsPolicy
 from runner.policy.models import Finding
 
 # Heuristic filters kept (they drop ids, templates and references); the allow-list pragma is left out.

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from runner.errors import InvalidInput
 from runner.policy.blobs import StagedFile, added_line_numbers, read_blobs
-from runner.policy.config import TRUST_FILE, ToolFile, TrustPolicy
+from runner.config.policy import TRUST_FILE, ToolFile, TrustPolicy
 from runner.policy.models import Finding
 from runner.policy.safety import in_targets
 from sandbox.changeset import ChangeSet, FileChange

@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from runner.errors import InvalidInput
 from runner.state.models import AuditEvent, Checkpoint, LifecycleInfo, Run, Task, utcnow
-from runner.state.store_plans import PlanTables
+from runner.state.store_plans import PlanTables, json_column
 
 STATE_DIR = ".codex"
 DB_NAME = "state.db"
@@ -27,10 +27,6 @@ _JSON_RUN = ("details",)
 def state_dir(root: Path) -> Path:
     """The repo's .codex directory."""
     return Path(root) / STATE_DIR
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 class Store(PlanTables):
@@ -139,7 +135,7 @@ class Store(PlanTables):
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO audit_log (ts, event, actor, task_id, run_id, details) VALUES (?, ?, ?, ?, ?, ?)",
-                (utcnow(), event, actor, task_id, run_id, _dumps(details or {})),
+                (utcnow(), event, actor, task_id, run_id, json_column(details or {})),
             )
             return int(cur.lastrowid)
 
@@ -191,7 +187,7 @@ class Store(PlanTables):
     def _insert_task(self, db: sqlite3.Connection, task: Task) -> None:
         data = task.model_dump()
         cols = [_TASK_COLS.get(k, k) for k in data]
-        values = [_dumps(v) if k in _JSON_TASK else v for k, v in data.items()]
+        values = [json_column(v) if k in _JSON_TASK else v for k, v in data.items()]
         db.execute(
             f"INSERT INTO tasks ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values
         )
@@ -254,7 +250,7 @@ class Store(PlanTables):
             task = Task.model_validate(data)
             changed = {k: v for k, v in task.model_dump().items() if k in fields or k == "updated_at"}
             assignments = ", ".join(f"{_TASK_COLS.get(k, k)} = ?" for k in changed)
-            values = [_dumps(v) if k in _JSON_TASK else v for k, v in changed.items()]
+            values = [json_column(v) if k in _JSON_TASK else v for k, v in changed.items()]
             db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", [*values, task_id])
             audit_details = {k: v for k, v in fields.items() if k in ("status", "attempts", "commit", "last_error")}
             self.audit(event, task_id=task_id, actor=actor, details={**audit_details, **(details or {})})
@@ -266,7 +262,7 @@ class Store(PlanTables):
         """Record a new run (status usually `running`) with its audit event."""
         data = run.model_dump()
         cols = [_RUN_COLS.get(k, k) for k in data]
-        values = [_dumps(v) if k in _JSON_RUN else v for k, v in data.items()]
+        values = [json_column(v) if k in _JSON_RUN else v for k, v in data.items()]
         with self.transaction() as db:
             db.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values)
             self.audit(
@@ -306,7 +302,7 @@ class Store(PlanTables):
             if fields:
                 changed = {k: v for k, v in run.model_dump().items() if k in fields}
                 assignments = ", ".join(f"{_RUN_COLS.get(k, k)} = ?" for k in changed)
-                values = [_dumps(v) if k in _JSON_RUN else v for k, v in changed.items()]
+                values = [json_column(v) if k in _JSON_RUN else v for k, v in changed.items()]
                 db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values, run_id])
             if event:
                 self.audit(event, task_id=run.task_id, run_id=run_id, details=details or {})
@@ -380,7 +376,7 @@ class Store(PlanTables):
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO checkpoints (ts, from_state, to_state, reason, path, snapshot) VALUES (?, ?, ?, ?, ?, ?)",
-                (utcnow(), from_state, to_state, reason, path, _dumps(snapshot)),
+                (utcnow(), from_state, to_state, reason, path, json_column(snapshot)),
             )
             return int(cur.lastrowid)
 

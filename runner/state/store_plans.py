@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 from runner.state.models import PlanVersion
 
 _JSON_PLAN = ("task_ids",)
 
 
-def _dumps(value) -> str:
+def json_column(value: Any) -> str:
+    """The text stored in a JSON column: sorted keys, anything unknown as its str()."""
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -47,7 +49,7 @@ class PlanTables:
     def insert_plan(self, plan: PlanVersion) -> PlanVersion:
         """Insert a plan version (callers wrap it in a transaction with its tasks and audit event)."""
         data = plan.model_dump()
-        values = [_dumps(v) if k in _JSON_PLAN else v for k, v in data.items()]
+        values = [json_column(v) if k in _JSON_PLAN else v for k, v in data.items()]
         with self.transaction() as db:
             db.execute(
                 f"INSERT INTO plans ({', '.join(data)}) VALUES ({', '.join('?' for _ in data)})", values
@@ -64,5 +66,5 @@ class PlanTables:
             plan = self.plan(version)
             if plan is not None and task_id not in plan.task_ids:
                 db.execute("UPDATE plans SET task_ids = ? WHERE version = ?",
-                           (_dumps([*plan.task_ids, task_id]), version))
+                           (json_column([*plan.task_ids, task_id]), version))
 

@@ -85,7 +85,7 @@ def test_doctor_fails_on_a_missing_required_tool_with_the_fix(repo, monkeypatch,
 
 def test_which_tools_are_required_follows_the_policy():
     from runner.ops.doctor import check_tools
-    from runner.policy.config import load_policy_config
+    from runner.config.policy import load_policy_config
 
     policy = load_policy_config({"security": {"dependencies": {"online_audit": True}},
                                  "quality": {"lint": {"enabled": False}}})  # fmt: skip

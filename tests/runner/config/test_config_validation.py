@@ -12,8 +12,9 @@ import yaml
 
 from runner.cli.main import main
 from runner.config.keys import _core, env_name, leaf_keys
+from runner.config.load import AppConfig
 
-KEYS = list(leaf_keys())
+KEYS = list(leaf_keys(AppConfig))
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:

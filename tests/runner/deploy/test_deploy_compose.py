@@ -7,7 +7,7 @@ import secrets as pysecrets
 import pytest
 
 from runner.deploy.compose_provider import ComposeProvider
-from runner.deploy.config import DeployConfig
+from runner.config.deploy import DeployConfig
 from runner.deploy.service import Deployer
 from tests.runner.deploy.app_fixture import commit_version, get, remove_project
 

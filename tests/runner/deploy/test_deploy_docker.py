@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.cli.main import main
-from runner.deploy.config import DeployConfig
+from runner.config.deploy import DeployConfig
 from runner.deploy.service import Deployer
 from runner.errors import PolicyViolation
 from runner.state.models import PlanVersion

@@ -10,7 +10,7 @@ import pytest
 
 from runner.cli.main import main
 from runner.cli.policy import who_overrides
-from runner.deploy.config import DeployConfig
+from runner.config.deploy import DeployConfig
 from runner.deploy.gate import DeployBlocked
 from runner.deploy.service import Deployer
 from runner.errors import StateError

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.policy.blobs import StagedFile
-from runner.policy.config import load_policy_config
+from runner.config.policy import load_policy_config
 from runner.policy.secrets_scan import _fold, keywords, pattern_scan
 from sandbox.changeset import FileChange
 from tests.runner.policy.policy_support import check_staged

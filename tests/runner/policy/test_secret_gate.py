@@ -107,7 +107,7 @@ def test_prefilter_never_hides_what_detect_secrets_finds(tmp_path):
     from detect_secrets.core.scan import scan_file
     from detect_secrets.settings import transient_settings
 
-    from runner.policy.config import load_policy_config
+    from runner.config.policy import load_policy_config
     from runner.policy.secrets_scan import DS_FILTERS, _plugin_classes, prefilter
 
     policy = load_policy_config(None).security.secrets

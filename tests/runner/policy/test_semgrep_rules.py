@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.policy.config import BUILTIN_RULES_DIR
+from runner.config.policy import BUILTIN_RULES_DIR
 from runner.policy.semgrep_runner import load_rules, rule_files
 from sandbox.tools import DISABLE_ENV, require_tool
 from tests.runner.policy.policy_support import check_staged

@@ -11,7 +11,7 @@ import yaml
 
 from runner.errors import InvalidInput, PolicyViolation
 from runner.policy import Override, evaluate_changes
-from runner.policy.config import TRUST_FILE
+from runner.config.policy import TRUST_FILE
 from runner.policy.gitchanges import staged_changeset
 from runner.policy.trust import path_hits, repository_dirs
 from sandbox.changeset import ChangeSet, FileChange

@@ -5,25 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner.dictutil import deep_merge
+from runner.dictutil import deep_merge, flatten
 from runner.errors import InvalidInput
 from runner.state.views import ConfigSet, ConfigShow, ConfigValidation, ConfigValue
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict) and data:
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): data}
 
 
 def show(loaded) -> ConfigShow:
     """Every effective dotted key with its value and source."""
     from runner.config.load import source_of
 
-    values = _flatten(loaded.config.model_dump(mode="json"))
+    values = flatten(loaded.config.model_dump(mode="json"))
     return ConfigShow(
         values={k: ConfigValue(value=v, source=source_of(k, loaded.sources)) for k, v in sorted(values.items())}
     )
@@ -32,8 +23,9 @@ def show(loaded) -> ConfigShow:
 def check_key(key: str) -> None:
     """InvalidInput unless `key` names a settable value (or a key inside a free-form mapping)."""
     from runner.config.keys import resolve
+    from runner.config.load import AppConfig
 
-    resolve(key)
+    resolve(key, AppConfig)
 
 
 def parse_value(raw: str) -> Any:
@@ -52,7 +44,7 @@ def validate_layer(data: dict[str, Any], label: str, *, key: str | None = None, 
     from runner.config.load import AppConfig, validate
 
     merged = deep_merge(AppConfig().model_dump(), data)
-    sources = {k: label for k in _flatten(data)}
+    sources = {k: label for k in flatten(data)}
     if key is not None:
         for k in [k for k in sources if k == key or k.startswith(key + ".")]:
             sources[k] = key_label

@@ -271,7 +271,7 @@ def _one_line(exc: ValidationError, prefix: str) -> str:
     from runner.config.keys import dotted, problem
 
     err = exc.errors()[0]
-    return f"{dotted((prefix, *err['loc']))}: {problem({**err, 'loc': ('policies', *err['loc'])})}"
+    return f"{dotted((prefix, *err['loc']))}: {problem(err, PolicyConfig, ('policies',))}"
 
 
 def load_policy_config(app_config: Any = None, *, overlay: dict[str, Any] | None = None) -> PolicyConfig:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from runner.config.policy import policy_problem
 from runner.config.types import EnvironmentName, EnvName, HealthUrl, ImageRef, ProjectName, RepoPath, Text
 
 
@@ -123,8 +124,6 @@ class DeployConfig(_Section):
     @field_validator("policies")
     @classmethod
     def _known_policy_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from runner.policy.config import policy_problem
-
         problem = policy_problem(value, prefix="deploy.policies")
         if problem:
             raise ValueError(problem)
