@@ -11,6 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runner.config.load import AppConfig
+from runner.policy.models import PolicyReport
+from runner.seams import BuildStore, Gate, ModelGateway
+from runner.state.models import Run, Task
+from sandbox.changeset import ChangeSet
+from sandbox.git.branches import task_branch
+
 from runner.build.result import (
     EXIT_FOR_OUTCOME,
     RETRYABLE,
@@ -21,6 +28,7 @@ from runner.build.result import (
     image_id,
     integration_branch,
 )
+from runner.build.codex_step import CodexResult
 from runner.build.manifest import RunRecord, run_dir_for, sha256_text
 from runner.build.merge import MERGE_PENDING, TaskMerger, kept_message
 
@@ -32,7 +40,7 @@ __all__ = ["BuildEnv", "BuildResult", "TaskBuilder", "integration_branch"]
 class TaskBuilder:
     """Runs the attempts of one task, each with its own run row, folder and manifest."""
 
-    def __init__(self, env: BuildEnv, store):
+    def __init__(self, env: BuildEnv, store: BuildStore):
         self.env = env
         self.store = store
         self.cfg = env.config
@@ -90,7 +98,7 @@ class TaskBuilder:
                                status="completed", commit=sha, last_error=None, error_context=None)
         self.env.progress(f"task {task.id} already landed on {target} as {sha[:12]}; marked completed")
         return BuildResult(task_id=task.id, title=task.title, status="succeeded", outcome="already_landed",
-                           attempts=task.attempts, branch=f"codex/{task.id}", integration_branch=target,
+                           attempts=task.attempts, branch=task_branch(task.id), integration_branch=target,
                            commit=sha, merge_commit=sha)
 
     def attempt(self, task) -> BuildResult:
@@ -107,7 +115,7 @@ class TaskBuilder:
         rec.image = {"tag": image, "id": image_id(image)}
         rec.hashes["image"] = rec.image["id"]
         rec.model = {"slug": cfg.llm.model, "base_url": cfg.llm.base_url, "mode": cfg.llm.mode}
-        rec.git = {"branch": f"codex/{task.id}", "integration_branch": target}
+        rec.git = {"branch": task_branch(task.id), "integration_branch": target}
         store.start_run(run)
         store.update_task(
             task.id, event="task.started", details={"run_id": run.id, "attempt": attempt_no},
@@ -141,7 +149,7 @@ class TaskBuilder:
         manager = WorktreeManager(env.root, pool_size=cfg.sandbox.pool_size, disk_cap_mb=limits.disk_mb,
                                   disk_cap_mode=limits.disk_cap)
         started = time.monotonic()
-        with manager.checkout(run.id, base=target) as wt:
+        with manager.checkout(run.id, branch=task_branch(task.id), base=target) as wt:
             rec.timings["worktree_s"] = round(time.monotonic() - started, 3)
             rec.git["base_commit"] = wt.base_commit
             prompt = render_prompt(task, workspace=wt.path, error_context=task.error_context,
@@ -155,13 +163,13 @@ class TaskBuilder:
                     limits=cfg.sandbox.limits,
                     labels=run_labels(env.root, run.id, task.id, kind="codex"),
                 )
-                net = getattr(gateway, "network", None) or "none"
+                net = gateway.network or "none"
                 env.progress(f"codex exec in {image} (network {net}, model {cfg.llm.model} via the gateway)")
                 with rec.timed("codex_s"):
                     result = executor.run(wt.path, prompt, gateway=gateway, run_dir=rec.run_dir, progress=self._show)
                 self._record_tokens(rec, gateway, result)
                 self._audit_gateway(task, run, gateway)
-            rec.codex = result.model_dump(exclude={"stderr_tail"})
+            rec.codex = result
             extra["final_message"] = result.final_message
             self.store.audit("build.codex", task_id=task.id, run_id=run.id,
                              details={"outcome": result.outcome, "error": result.error, "usage": rec.tokens})
@@ -187,7 +195,7 @@ class TaskBuilder:
         blocking = [f for f in report.findings if f.blocking]
         rec.gates = {"decision": report.decision, "gates": report.gates, "findings": len(report.findings),
                      "blocking": len(blocking)}
-        extra["findings"] = [f.model_dump() for f in report.findings]
+        extra["findings"] = list(report.findings)
         self.store.audit("build.gates", task_id=task.id, run_id=run.id, details=rec.gates)
         if report.decision == "block":
             reasons = "; ".join(f"{f.gate}/{f.rule} {f.file}{':' + str(f.line) if f.line else ''}" for f in blocking[:5])
@@ -203,7 +211,7 @@ class TaskBuilder:
         from sandbox.faults import fault_point
         from sandbox.git.integrate import commit_changeset
 
-        branch = f"codex/{task.id}"
+        branch = task_branch(task.id)
         self._drop_stale_branch(task, run, branch, changes.base_commit)
         body = (final_message or "").strip()
         message = f"{task.type}: {task.title}" + (f"\n\n{body[:2000]}" if body else "")
@@ -260,9 +268,8 @@ class TaskBuilder:
         self.store.audit("build.stale_branch_dropped", task_id=task.id, run_id=run.id,
                          details={"branch": branch, "old_commit": tip})
 
-    def _gateway(self, task, run, rec: RunRecord):
-        from sandbox.gateway import Gateway, GatewayConfig
-        from sandbox.gateway.engine import engine_is_remote, resolve_placement
+    def _gateway(self, task: Task, run: Run, rec: RunRecord) -> ModelGateway:
+        from sandbox.gateway import GatewayConfig
 
         llm = self.cfg.llm
         used = sum(r.tokens_in + r.tokens_out for r in self.store.list_runs(task_id=task.id))
@@ -278,16 +285,12 @@ class TaskBuilder:
             request_timeout_s=llm.request_timeout_s,
             allowed_models=llm.models_allowed(),
         )
-        docker_host = os.environ.get("DOCKER_HOST")  # the engine the Docker client talks to
-        if resolve_placement(llm.gateway, docker_host) == "socket":
-            return Gateway(config)
-        from sandbox.gateway.sidecar import SidecarGateway
+        placement = self.env.gateway_placement()
+        if placement.kind == "sidecar":
+            rec.model["gateway"] = "sidecar"
+        return placement.build(config, repo=self.env.root, run_id=run.id, task_id=task.id)
 
-        rec.model["gateway"] = "sidecar"
-        return SidecarGateway(config, repo=self.env.root, run_id=run.id, task_id=task.id,
-                              remote=engine_is_remote(docker_host), upstream_network=llm.gateway_upstream_network)
-
-    def _record_tokens(self, rec: RunRecord, gateway, result) -> None:
+    def _record_tokens(self, rec: RunRecord, gateway: ModelGateway, result: CodexResult) -> None:
         usage = gateway.usage()
         rec.tokens = {
             "input": int(usage.input_tokens),
@@ -296,7 +299,7 @@ class TaskBuilder:
             "codex": result.usage.model_dump(),
         }
 
-    def _audit_gateway(self, task, run, gateway) -> None:
+    def _audit_gateway(self, task: Task, run: Run, gateway: ModelGateway) -> None:
         for event in gateway.events():
             name = str(event.get("event") or event.get("type") or "event")
             self.store.audit(f"gateway.{name}", task_id=task.id, run_id=run.id, details=event)
@@ -325,7 +328,7 @@ class TaskBuilder:
             status=run_status, finished_at=finished_at,
             tokens_in=rec.tokens.get("input", 0), tokens_out=rec.tokens.get("output", 0),
             manifest_path=str(manifest_path), commit=rec.git.get("commit"), error=rec.error,
-            container=(rec.codex or {}).get("container_name"),
+            container=rec.codex.container_name if rec.codex is not None else None,
         )
         if rec.status == "succeeded":
             self.store.update_task(task.id, event="task.completed", details={"run_id": run.id},
@@ -374,10 +377,11 @@ class TaskBuilder:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _evaluate(root: Path, changes, cfg, task):
-    from runner.policy import evaluate_changes
+def _evaluate(root: Path, changes: ChangeSet, cfg: AppConfig, task: Task) -> PolicyReport:
+    from runner.policy.engine import PolicyGate
 
-    return evaluate_changes(root, changes, config=cfg, target_files=list(task.target_files) or None, actor="model")
+    gate: Gate[PolicyReport] = PolicyGate(root, cfg.policies, actor="model")
+    return gate.evaluate(changes, target_files=list(task.target_files) or None)
 
 
 def _not_started(rec: RunRecord) -> bool:

@@ -15,9 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
+
+from sandbox.errors import GatewayError
+from sandbox.settings import LimitsConfig
+
+if TYPE_CHECKING:
+    from runner.seams import ContainerRunner, ModelGateway
+    from sandbox.docker.container import RunResult
 
 Outcome = Literal["ok", "model_error", "timeout", "crash", "budget_exceeded"]
 
@@ -218,22 +225,24 @@ class CodexExecutor:
         *,
         image: str,
         model: str,
-        limits: Any = None,
+        limits: LimitsConfig | None = None,
         labels: dict[str, str] | None = None,
         user: str | None = None,
+        run_container: ContainerRunner | None = None,
     ):
         self.image = image
         self.model = model
         self.limits = limits
         self.labels = labels or {}
         self.user = user
+        self.run_container = run_container
 
     def run(
         self,
         workspace: Path,
         prompt: str,
         *,
-        gateway: Any,
+        gateway: ModelGateway,
         run_dir: Path,
         name: str | None = None,
         progress: Callable[[dict], None] | None = None,
@@ -241,13 +250,16 @@ class CodexExecutor:
         """Run one `codex exec`; events go to run_dir/events.jsonl, raw output to run_dir/codex.log."""
         from sandbox.docker.container import Mount, RunSpec, run_container
 
+        run = self.run_container or run_container
         run_dir.mkdir(parents=True, exist_ok=True)
         events_path = run_dir / "events.jsonl"
-        sidecar_url = getattr(gateway, "sidecar_url", None)  # the sidecar gateway: internal network, no socket
+        sidecar_url = gateway.sidecar_url  # the sidecar gateway: internal network, no socket
         if sidecar_url:
             script = wrapper_script(model=self.model, socket_name=None, prompt=prompt, base_url=sidecar_url)
-            network, mounts = gateway.network, []
+            network, mounts = gateway.network or "none", []
         else:
+            if gateway.socket_path is None:
+                raise GatewayError("the gateway has neither a socket nor a sidecar URL: it was not started")
             socket_path = Path(gateway.socket_path)
             script = wrapper_script(model=self.model, socket_name=socket_path.name, prompt=prompt)
             network, mounts = "none", [Mount(source=socket_path.parent, target=GATEWAY_DIR, read_only=True)]
@@ -269,7 +281,7 @@ class CodexExecutor:
                 spec_args["limits"] = self.limits
             if self.user is not None:
                 spec_args["user"] = self.user
-            result = run_container(RunSpec(**spec_args), on_output=sink.feed)
+            result = run(RunSpec(**spec_args), on_output=sink.feed)
         finally:
             sink.close()
         gateway_events = _gateway_events(gateway)
@@ -282,34 +294,33 @@ class CodexExecutor:
             "events": sink.count,
             "items": sink.items,
             "duration_s": round(time.monotonic() - started, 3),
-            "container_name": getattr(result, "container_name", None),
+            "container_name": result.container_name,
             "stderr_tail": "\n".join(sink.stderr[-40:]),
         }
         return CodexResult(**base, **_classify(result, sink, gateway_events, gateway_error))
 
 
-def _gateway_events(gateway: Any) -> list[dict]:
+def _gateway_events(gateway: ModelGateway) -> list[dict]:
     try:
         return list(gateway.events())
     except (OSError, ValueError):  # a gateway that already stopped has no more events to report
         return []
 
 
-def _gateway_error(gateway: Any) -> str | None:
-    last_error = getattr(gateway, "last_error", None)
+def _gateway_error(gateway: ModelGateway) -> str | None:
     try:
-        return last_error() if callable(last_error) else None
+        return gateway.last_error()
     except (OSError, ValueError):
         return None
 
 
-def _classify(result: Any, sink: _EventSink, gateway_events: list[dict], gateway_error: str | None) -> dict[str, Any]:
+def _classify(result: RunResult, sink: _EventSink, gateway_events: list[dict], gateway_error: str | None) -> dict[str, Any]:
     """Outcome for the retry policy: ok, model_error, timeout, crash or budget_exceeded."""
     if result.timed_out:
         return {"outcome": "timeout", "error": f"Codex did not finish within the time limit ({result.duration_s:.0f} s)"}
     if result.oom_killed:
         return {"outcome": "crash", "error": "Codex was killed: out of memory"}
-    if getattr(result, "disk_exceeded", False):
+    if result.disk_exceeded:
         return {"outcome": "crash", "error": "Codex was stopped: the workspace went over its disk cap"}
     if result.exit_code == 0 and sink.usage is not None and sink.turn_failed is None:
         return {"outcome": "ok", "error": None}

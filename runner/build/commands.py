@@ -14,6 +14,7 @@ from runner.build.result import BuildEnv, BuildResult, integration_branch
 from runner.errors import InvalidInput, StateError
 from runner.build.attempt import TaskBuilder
 from sandbox.errors import SandboxError
+from sandbox.git.branches import task_branch
 
 __all__ = [
     "BuildEnv",
@@ -203,10 +204,10 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
         plan["lifecycle"] = "IDLE (no .codex/state.db yet: it is created on the first real run)"
     if task is not None:
         plan["task"] = f"{task.id} [{task.type}] {task.title} ({task.status}, {task.attempts} attempt(s) so far)"
-        branch = f"codex/{task.id}"
+        branch = task_branch(task.id)
     elif task_ref and adhoc:
         plan["task"] = f"new ad-hoc task: {' '.join(task_ref.split())[:80]}"
-        branch = "codex/<new task id>"
+        branch = task_branch("<new task id>")
     else:
         plan["task"] = "none ready: nothing would be built"
         return plan
@@ -223,7 +224,7 @@ def describe_plan(env: BuildEnv, *, task_ref: str | None = None, adhoc: bool = F
     except InvalidInput as exc:
         plan["api_key"] = f"MISSING — {exc}"
     plan["budgets"] = f"run {cfg.llm.run_token_budget} tokens, task {cfg.llm.task_token_budget} tokens"
-    plan["gateway"] = _gateway_line(cfg.llm, env.root)
+    plan["gateway"] = env.gateway_placement().describe(env.root)
     lim = cfg.sandbox.limits
     plan["steps"] = [
         "take the repo lock, recover leftovers of crashed runs",
@@ -262,14 +263,3 @@ def _preflight_problems(env: BuildEnv, task) -> list[str]:
         problems.append(" ".join(str(exc).split()))
     return problems
 
-
-
-def _gateway_line(llm, root) -> str:
-    """Where the gateway would run (llm.gateway, DOCKER_HOST) and how the Codex container reaches it."""
-    import os
-
-    from sandbox.gateway.engine import network_name, resolve_placement
-
-    if resolve_placement(llm.gateway, os.environ.get("DOCKER_HOST")) == "socket":
-        return "host process; its Unix socket is mounted into the container (network none)"
-    return f"sidecar container; the Codex container is on the internal network {network_name(root)} only"

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.build.codex_step import CodexResult
+
 from runner.fsutil import atomic_write
 
 MANIFEST_SCHEMA = 1
@@ -51,7 +53,7 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     gates: dict[str, Any] | None = None
     change: dict[str, Any] | None = None
-    codex: dict[str, Any] | None = None
+    codex: CodexResult | None = None
     git: dict[str, Any] = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
     _t0: float = field(default_factory=time.monotonic)
@@ -111,7 +113,7 @@ class RunRecord:
             "timings": self.timings,
             "gates": self.gates,
             "change": self.change,
-            "codex": self.codex,
+            "codex": self.codex.model_dump(exclude={"stderr_tail"}) if self.codex is not None else None,
             "git": self.git,
             "artifacts": sorted(self.artifacts),
         }

@@ -9,6 +9,7 @@ merges (a conflict, a gate block) is left to a fresh attempt.
 from __future__ import annotations
 
 from runner.build.result import BuildEnv, BuildResult
+from sandbox.git.branches import task_branch
 
 MERGE_PENDING = "merge_pending"  # committed on codex/<id>, the merge refused: the next build merges it
 
@@ -27,7 +28,7 @@ class TaskMerger:
         from sandbox.git.integrate import merge_branch
 
         def gate(old: str, new: str) -> None:
-            report = gate_merge(self.env.root, self.cfg, base, old, new,
+            report = gate_merge(self.env.root, self.cfg.policies, base, old, new,
                                 target_files=list(task.target_files) or None)
             if report is not None:
                 self.store.audit("build.merge_gated", task_id=task.id, run_id=run_id,
@@ -51,7 +52,7 @@ class TaskMerger:
         runs = [r for r in self.store.list_runs(task_id=task.id, kind="build") if r.status != "running"]
         if not runs or runs[-1].details.get("outcome") != MERGE_PENDING or not runs[-1].commit:
             return None
-        tip = git_trusted(self.env.root, "rev-parse", "--verify", "--quiet", f"refs/heads/codex/{task.id}",
+        tip = git_trusted(self.env.root, "rev-parse", "--verify", "--quiet", f"refs/heads/{task_branch(task.id)}",
                           check=False).stdout.decode().strip()
         return runs[-1] if tip == runs[-1].commit else None
 
@@ -61,7 +62,7 @@ class TaskMerger:
         from sandbox.errors import MergeConflict, WorktreeError
         from sandbox.git.integrate import rev_parse
 
-        branch, sha = f"codex/{task.id}", str(run.commit)
+        branch, sha = task_branch(task.id), str(run.commit)
         base = rev_parse(self.env.root, f"{sha}^1")
         self.env.progress(f"task {task.id}: merging its kept commit {sha[:12]} from {branch} into {target} "
                           "(no model call)")

@@ -10,8 +10,7 @@ evaluate_range(target tip, merge commit) runs before the target moves; a block c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
+from runner.config.policy import PolicyConfig
 from runner.errors import PolicyViolation
 
 
@@ -26,7 +25,7 @@ class MergeBlocked(PolicyViolation):
         super().__init__(f"the merge into the target was blocked by the policy gates: {shown}")
 
 
-def gate_merge(repo: Path, config: Any, base: str, old: str, new: str, *, target_files=None):
+def gate_merge(repo: Path, policy: PolicyConfig, base: str, old: str, new: str, *, target_files=None):
     """None when the merge lands only the gated commit (`old` is its base); else the report.
 
     `base` is the commit the gated change set was made against; `old` the target's tip now and `new`
@@ -36,7 +35,7 @@ def gate_merge(repo: Path, config: Any, base: str, old: str, new: str, *, target
         return None
     from runner.policy import evaluate_range
 
-    report = evaluate_range(Path(repo), old, new, config=config, target_files=target_files, actor="model")
+    report = evaluate_range(Path(repo), old, new, config=policy, target_files=target_files, actor="model")
     if report.decision == "block":
         raise MergeBlocked(report, old, new)
     return report

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
+from runner.config.load import AppConfig
 from runner.errors import ExitCode, StateError
+from runner.policy.models import Finding
+from sandbox.gateway.placement import GatewayPlacement
 
 RETRYABLE = frozenset({"timeout", "crash", "no_change"})
 # How a build ended -> the README's exit code (runner/errors.py holds the table; this only picks rows).
@@ -32,14 +35,22 @@ EXIT_FOR_OUTCOME = {
 
 @dataclass
 class BuildEnv:
-    """What a build needs from the edge: the repo, the validated config, the model key, a progress sink."""
+    """What a build needs from the edge: the repo, the validated config, the model key, the engine's address
+    (DOCKER_HOST), a progress sink."""
 
     root: Path
-    config: Any  # runner.config.load.AppConfig
+    config: AppConfig
     api_key: str | None = None
+    docker_host: str | None = None
     progress: Callable[[str], None] = field(default=lambda message: None)
     image: str | None = None  # an explicit codex image tag (default: the built codex image)
     command: str = "build"
+
+    def gateway_placement(self) -> GatewayPlacement:
+        """Where this build's gateways run: llm.gateway resolved against the engine's address."""
+        llm = self.config.llm
+        return GatewayPlacement(setting=llm.gateway, docker_host=self.docker_host,
+                                upstream_network=llm.gateway_upstream_network)
 
 
 class BuildResult(BaseModel):
@@ -59,7 +70,9 @@ class BuildResult(BaseModel):
     merge_commit: str | None = None
     fast_forward: bool | None = None
     gate_decision: str | None = None
-    findings: list[dict[str, Any]] = Field(default_factory=list)
+    # The documented shape stays a list of objects: the gate report (gates.json) is where findings are specified.
+    findings: list[Annotated[Finding, WithJsonSchema({"additionalProperties": True, "type": "object"})]] = Field(
+        default_factory=list)
     tokens_in: int = 0
     tokens_out: int = 0
     requests: int = 0

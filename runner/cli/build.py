@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 
 from runner.cli.context import get_app
+
+if TYPE_CHECKING:
+    from runner.policy.models import Finding
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,6 +27,7 @@ def make_env(a, *, command: str = "build"):
         root=a.repo_root(),
         config=config,
         api_key=os.environ.get(config.llm.api_key_env) or None,
+        docker_host=os.environ.get("DOCKER_HOST"),  # the engine the Docker client talks to
         progress=a.info,  # the consoles print task titles and model text without markup
         command=command,
     )
@@ -77,8 +82,8 @@ def render_result(a, result) -> None:
     if result.gate_decision:
         say(f"  gates    {result.gate_decision} ({finding_counts(result.findings)})")
         for f in result.findings[:10]:
-            where = f"{f.get('file')}:{f.get('line')}" if f.get("line") else f.get("file")
-            say(f"           {finding_label(f):<12} {f.get('gate')}/{f.get('rule')} {where}")
+            where = f"{f.file}:{f.line}" if f.line else f.file
+            say(f"           {finding_label(f):<12} {f.gate}/{f.rule} {where}")
         if len(result.findings) > 10:
             say(f"           ... {len(result.findings) - 10} more in {_rel(a, result.run_dir or '')}/gates.json")
     say(f"  tokens   {result.tokens_in} in, {result.tokens_out} out ({result.requests} model request(s))")
@@ -87,16 +92,16 @@ def render_result(a, result) -> None:
         say(f"  manifest {_rel(a, result.manifest_path)}")
 
 
-def finding_label(f: dict) -> str:
+def finding_label(f: Finding) -> str:
     """BLOCK, overridden, pre-existing (already there before the change: not the model's) or warn."""
-    if f.get("overridden"):
+    if f.overridden:
         return "overridden"
-    if f.get("blocking"):
+    if f.blocking:
         return "BLOCK"
-    return "pre-existing" if f.get("pre_existing") else "warn"
+    return "pre-existing" if f.pre_existing else "warn"
 
 
-def finding_counts(findings: list[dict]) -> str:
+def finding_counts(findings: list[Finding]) -> str:
     """'3 finding(s): 1 blocking, 1 new, 1 pre-existing' — what the change added kept apart from what it found."""
     labels = [finding_label(f) for f in findings]
     parts = [f"{labels.count(k)} {name}" for k, name in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +35,8 @@ def demo(
     from runner.cli.build import terminate_as_interrupt
 
     with terminate_as_interrupt():
-        out = run_demo(workspace.resolve() if workspace else None, progress=a.info)
+        out = run_demo(workspace.resolve() if workspace else None, progress=a.info,
+                       docker_host=os.environ.get("DOCKER_HOST"))
     r = out.result
     data = {
         "workspace": str(out.workspace),

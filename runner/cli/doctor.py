@@ -16,7 +16,7 @@ def doctor(ctx: typer.Context) -> None:
 
     a = get_app(ctx)
     root = a.repo_root(required=False) or Path.cwd()
-    checks = run_checks(root, a.config.sandbox.base_image, policy=load_policy_config(a.config),
+    checks = run_checks(root, a.config.sandbox.base_image, policy=load_policy_config(a.config.policies),
                         disk_cap=a.config.sandbox.limits.disk_cap)
 
     def human() -> None:

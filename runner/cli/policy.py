@@ -97,7 +97,7 @@ def check(
     overrides = [Override(rule=r, reason=reasons[i] if len(reasons) > 1 else reasons[0], by=by)
                  for i, r in enumerate(override or [])]  # fmt: skip
     a.info(f"policy check ({mode}): {len(changes.files)} file(s), +{changes.lines_added}/-{changes.lines_removed}")
-    report = evaluate_changes(repo, changes, config=a.config, target_files=target or None,
+    report = evaluate_changes(repo, changes, config=a.config.policies, target_files=target or None,
                               overrides=overrides, actor="human", coverage=coverage)  # fmt: skip
     _render(a, report, fmt, output)
     if report.decision == "block":

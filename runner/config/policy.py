@@ -274,10 +274,11 @@ def _one_line(exc: ValidationError, prefix: str) -> str:
     return f"{dotted((prefix, *err['loc']))}: {problem(err, PolicyConfig, ('policies',))}"
 
 
-def load_policy_config(app_config: Any = None, *, overlay: dict[str, Any] | None = None) -> PolicyConfig:
-    """The effective policy: an AppConfig's (or a PolicyConfig, or a `policies:` mapping merged over
+def load_policy_config(
+    section: PolicyConfig | dict[str, Any] | None = None, *, overlay: dict[str, Any] | None = None
+) -> PolicyConfig:
+    """The effective policy: the config's validated `policies:` (or a `policies:` mapping merged over
     policies/default.yaml, or None: the defaults), with `overlay` (deploy.policies) laid over it."""
-    section = getattr(app_config, "policies", app_config)
     if isinstance(section, PolicyConfig):
         policy = section
     elif section is None:

@@ -7,13 +7,16 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from runner.deploy.base import DeployResult
 from runner.config.deploy import DeployConfig
 from runner.errors import InvalidInput, PolicyViolation, StateError
 from runner.state.secrets import redact
 from runner.verify.run import rev_parse
+
+if TYPE_CHECKING:
+    from runner.deploy.docker_provider import DockerProvider
 
 SecretsLoader = Callable[[list[str]], dict[str, str]]
 
@@ -39,14 +42,13 @@ def last_verified_commit(store) -> str | None:
     return runs[-1].commit if runs else None
 
 
-def make_provider(repo: Path, cfg: DeployConfig, secrets: SecretsLoader | None = None):
-    if cfg.provider == "compose":
-        from runner.deploy.compose_provider import ComposeProvider
-
-        return ComposeProvider(repo, cfg, secrets=secrets)
+def make_provider(repo: Path, cfg: DeployConfig, secrets: SecretsLoader | None = None) -> DockerProvider:
+    """The provider `deploy.provider` names, built from the deploy section (the one place that chooses)."""
+    from runner.deploy.compose_provider import ComposeProvider
     from runner.deploy.docker_provider import DockerProvider
 
-    return DockerProvider(repo, cfg, secrets=secrets)
+    kinds: dict[str, type[DockerProvider]] = {"docker": DockerProvider, "compose": ComposeProvider}
+    return kinds[cfg.provider](repo, cfg, secrets=secrets)
 
 
 class Deployer:

@@ -71,8 +71,10 @@ def run_demo(
     *,
     progress: Callable[[str], None] = lambda message: None,
     build_images: bool = True,
+    docker_host: str | None = None,
 ) -> DemoOutcome:
-    """Copy the sample repo, start the offline demo model, build one task through the real pipeline."""
+    """Copy the sample repo, start the offline demo model, build one task through the real pipeline
+    (on the engine at `docker_host`, None: the local one)."""
     from runner.build.result import BuildEnv
     from runner.config.load import load_config
     from runner.fsutil import ensure_git_excluded
@@ -99,7 +101,8 @@ def run_demo(
         progress(f"OFFLINE DEMO MODEL: scripted model server at {model.base_url} (a recorded script, not a real model)")
         config = load_config(root, environ={}, overrides={"llm": {"base_url": model.base_url, "mode": "live"}}).config
         try:
-            result = build_next(BuildEnv(root=root, config=config, api_key=DEMO_KEY, progress=progress, command="demo"))
+            result = build_next(BuildEnv(root=root, config=config, api_key=DEMO_KEY, progress=progress, command="demo",
+                                            docker_host=docker_host))
         finally:
             from sandbox.tree.worktree import WorktreeManager
 

@@ -270,7 +270,7 @@ def evaluate_changes(
     repo: Path,
     changes: ChangeSet,
     *,
-    config: Any = None,
+    config: PolicyConfig | dict[str, Any] | None = None,
     target_files: list[str] | None = None,
     overrides: Iterable[Any] = (),
     actor: Literal["human", "model"] = "model",
@@ -279,7 +279,7 @@ def evaluate_changes(
 ) -> PolicyReport:
     """Run every gate on `changes` (blobs already in `repo`'s object DB) and aggregate pass/warn/block.
 
-    `config` is an AppConfig, a PolicyConfig, a `policies:` mapping or None (defaults).
+    `config` is the config's PolicyConfig, a `policies:` mapping or None (defaults).
     `overrides` (Override or {rule, reason, by}) are refused unless `actor == "human"`.
     `coverage` is the percentage a verify run reported, if any.
     """
@@ -341,6 +341,17 @@ def evaluate_changes(
     if records:
         record_overrides(repo, report)
     return report
+
+
+class PolicyGate:
+    """The gates as one object: repository and policy fixed, a change set in, the aggregated report out."""
+
+    def __init__(self, repo: Path, policy: PolicyConfig, *, actor: Literal["human", "model"] = "model"):
+        self.repo, self.policy, self.actor = Path(repo), policy, actor
+
+    def evaluate(self, changes: ChangeSet, *, target_files: list[str] | None = None) -> PolicyReport:
+        """Every gate on `changes` (blobs already in the repository's object DB)."""
+        return evaluate_changes(self.repo, changes, config=self.policy, target_files=target_files, actor=self.actor)
 
 
 def evaluate_range(repo: Path, base: str, head: str = "HEAD", **kwargs: Any) -> PolicyReport:

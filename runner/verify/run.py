@@ -8,10 +8,14 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from runner.errors import InvalidInput
 from runner.verify.report import VerifyReport, runs_dir, save
+
+if TYPE_CHECKING:
+    from runner.verify.junit import TestResult
+    from sandbox.docker.container import RunResult
 
 OUT = "/out"
 
@@ -228,10 +232,10 @@ def _run(repo, config, sha, run_id, image, image_id, mode, on_output, say) -> Ve
     return report
 
 
-def _reason(result, have_junit: bool, cases) -> str:
-    if getattr(result, "timed_out", False):
+def _reason(result: RunResult, have_junit: bool, cases: list[TestResult]) -> str:
+    if result.timed_out:
         return "timed out"
-    if getattr(result, "oom_killed", False):
+    if result.oom_killed:
         return "killed: out of memory"
     if result.exit_code == 5 and not cases:
         return "no tests were collected"

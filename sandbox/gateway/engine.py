@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sandbox.docker import labels as lbl
 from sandbox.errors import GatewayError
 
-GatewayPlacement = Literal["auto", "socket", "sidecar"]
+PlacementSetting = Literal["auto", "socket", "sidecar"]
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", ""})
 NETWORK_KIND = "gateway-net"
 HOST_ALIAS = "host.docker.internal"
@@ -28,7 +28,7 @@ def engine_is_remote(docker_host: str | None) -> bool:
     return (parts.hostname or "").lower() not in LOCAL_HOSTS
 
 
-def resolve_placement(setting: GatewayPlacement, docker_host: str | None) -> Literal["socket", "sidecar"]:
+def resolve_placement(setting: PlacementSetting, docker_host: str | None) -> Literal["socket", "sidecar"]:
     """`auto` → sidecar for a remote engine (a host socket cannot be mounted there), else the socket."""
     if setting == "auto":
         return "sidecar" if engine_is_remote(docker_host) else "socket"

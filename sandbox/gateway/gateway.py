@@ -27,7 +27,6 @@ class Gateway(GatewayHandle):
     def __init__(self, config: GatewayConfig):
         super().__init__(config)
         self.socket_dir: Path | None = None
-        self.socket_path: Path | None = None
         self.tcp_address: str | None = None
         self._own_socket_dir = False
         self._proc: subprocess.Popen | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Self
 
 from sandbox.gateway.config import GatewayConfig, GatewayStatus
@@ -23,6 +24,10 @@ class GatewayHandle(StatusViews):
         self.status_path = self.run_dir / STATUS_FILE
         self.log_path = self.run_dir / LOG_FILE
         self._final: GatewayStatus | None = None
+        # Where Codex reaches it: a host gateway's socket (network none), or a sidecar's URL on its network.
+        self.socket_path: Path | None = None
+        self.sidecar_url: str | None = None
+        self.network: str | None = None
 
     def __enter__(self) -> Self:
         try:

@@ -52,9 +52,6 @@ class SidecarGateway(GatewayHandle):
         self.upstream_network = upstream_network
         self.image = image
         self.name = f"codex-sandbox-gw-{run_id.lower()}"
-        self.network: str | None = None
-        self.sidecar_url: str | None = None
-        self.socket_path = None  # no socket to mount in this mode
         self._container = None
         self._volume = None
         self._live: tuple[float, GatewayStatus | None] | None = None

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from sandbox.tree import capfs
 from sandbox.errors import WorktreeError
+from sandbox.git.branches import task_branch
 from sandbox.git.plumbing import common_git_dir, git_pinned, git_trusted, ls_tree
 from sandbox.docker.labels import repo_id
 from sandbox.tree.sync import Tamper, TreeRecord, TreeSync, destroy_tree, gitfile_stat_ok, remove_trash, settle
@@ -147,7 +148,7 @@ class WorktreeManager:
         """A worktree at `base` for one run; on exit it is reset into the pool or removed (never kept live)."""
         if not _RUN_ID.fullmatch(run_id):
             raise WorktreeError(f"invalid run id {run_id!r}: use letters, digits, '.', '_' or '-'")
-        branch = branch or f"codex/{run_id}"
+        branch = branch or task_branch(run_id)
         if git_trusted(self.repo, "check-ref-format", "--branch", branch, check=False).returncode != 0:
             raise WorktreeError(f"invalid branch name {branch!r}")
         base_commit = self._resolve(base)

@@ -54,7 +54,8 @@ def test_results_render_model_text_verbatim_not_as_markup(capsys):
 
     result = BuildResult(task_id="T", title="Write [b]bold[/b] and [/x]", status="blocked", outcome="blocked",
                          error="blocked: [red]x[/red] [/nope]", exit_code=3, gate_decision="block",
-                         findings=[{"gate": "security", "rule": "[/r]", "file": "a.py", "line": 1, "blocking": True}])
+                         findings=[{"gate": "security", "rule": "[/r]", "file": "a.py", "line": 1, "blocking": True,
+                                   "message": "a finding"}])
     render_result(AppContext(no_color=True), result)
     out = capsys.readouterr().out
     assert "Write [b]bold[/b] and [/x]" in out and "[red]x[/red] [/nope]" in out and "security/[/r] a.py:1" in out

@@ -22,7 +22,7 @@ def test_project_config_merges_over_defaults(repo):
     (repo / ".codex" / "config.yaml").write_text(
         "policies:\n  safety:\n    max_files: 7\n  quality:\n    coverage:\n      min_percent: 90\n"
     )
-    cfg = load_policy_config(load_config(repo).config)
+    cfg = load_policy_config(load_config(repo).config.policies)
     assert cfg.safety.max_files == 7 and cfg.quality.coverage.min_percent == 90
     assert cfg.safety.max_diff_lines == 2000  # untouched defaults stay
 

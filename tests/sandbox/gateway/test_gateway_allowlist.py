@@ -60,11 +60,11 @@ def test_the_product_pins_each_run_to_its_configured_model(tmp_path):
     loaded = load_config(None, environ={"CODEX_LLM_ALLOWED_MODELS": "gpt-5.5, o4"})
     assert loaded.config.llm.allowed_models == ["gpt-5.5", "o4"]
     # the builder hands the list to every run's gateway
-    from runner.build.attempt import TaskBuilder
+    from runner.build.attempt import BuildEnv, TaskBuilder
 
     builder = TaskBuilder.__new__(TaskBuilder)
     builder.cfg = load_config(None, environ={}).config
-    builder.env = SimpleNamespace(api_key="sk-x", root=tmp_path)
+    builder.env = BuildEnv(root=tmp_path, config=builder.cfg, api_key="sk-x")
     builder.store = SimpleNamespace(list_runs=lambda task_id: [])
     gateway = builder._gateway(
         SimpleNamespace(id="t1"), SimpleNamespace(id="r1"), SimpleNamespace(run_dir=tmp_path)
