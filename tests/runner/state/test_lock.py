@@ -68,9 +68,11 @@ def test_dead_holder_whose_lock_lives_on_in_a_child_is_replaced(tmp_path):
     # The holder hands its locked descriptor to a sleeping child, then dies: the flock stays held.
     code = textwrap.dedent("""
         import sys, os, pathlib, subprocess
-        from runner.state.lock import RepoLock, _held
-        RepoLock(pathlib.Path(sys.argv[1]), "build all").__enter__()
-        fd = list(_held.values())[0][0]
+        from runner.state.lock import RepoLock, lock_path
+        lock = RepoLock(pathlib.Path(sys.argv[1]), "build all").__enter__()  # kept: a dropped lock is released
+        held = str(lock_path(pathlib.Path(sys.argv[1])))
+        fd = next(int(n) for n in os.listdir("/proc/self/fd")
+                  if os.path.exists(f"/proc/self/fd/{n}") and os.readlink(f"/proc/self/fd/{n}") == held)
         child = subprocess.Popen(["sleep", "30"], pass_fds=[fd], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         print(child.pid, flush=True)
