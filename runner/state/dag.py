@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
+from graphlib import CycleError, TopologicalSorter
 from typing import Protocol, TypeVar
 
 from runner.errors import InvalidInput
@@ -16,7 +17,12 @@ class Node(Protocol):
     priority: int
 
 
+class TrackedNode(Node, Protocol):
+    status: str
+
+
 N = TypeVar("N", bound=Node)
+T = TypeVar("T", bound=TrackedNode)
 
 
 class DagError(InvalidInput):
@@ -28,30 +34,19 @@ class DagError(InvalidInput):
 
 
 def find_cycle(nodes: Sequence[Node]) -> list[str] | None:
-    """One dependency cycle as [a, b, ..., a] (a depends on b ...), or None."""
-    deps = {n.id: [d for d in n.dependencies] for n in nodes}
-    colour: dict[str, int] = {}  # 1 on the stack, 2 done
-    for start in sorted(deps):
-        if colour.get(start):
-            continue
-        stack: list[tuple[str, int]] = [(start, 0)]
-        path: list[str] = []
-        while stack:
-            node, index = stack.pop()
-            if index == 0:
-                colour[node] = 1
-                path.append(node)
-            children = [d for d in deps.get(node, []) if d in deps]
-            if index < len(children):
-                stack.append((node, index + 1))
-                child = children[index]
-                if colour.get(child) == 1:
-                    return path[path.index(child):] + [child]
-                if not colour.get(child):
-                    stack.append((child, 0))
-            else:
-                colour[node] = 2
-                path.pop()
+    """One dependency cycle as [a, b, ..., a] (a depends on b ...), or None.
+
+    Self-dependencies are left out (they are reported on their own), so a longer cycle is still found.
+    """
+    ids = {n.id for n in nodes}
+    graph: TopologicalSorter[str] = TopologicalSorter()
+    for node in sorted(nodes, key=lambda n: n.id):
+        graph.add(node.id, *(d for d in node.dependencies if d in ids and d != node.id))
+    try:
+        graph.prepare()
+    except CycleError as exc:
+        # graphlib lists each node before the ones that depend on it; we name dependents first.
+        return list(reversed(exc.args[1]))
     return None
 
 
@@ -97,29 +92,31 @@ def validate(nodes: Sequence[Node], *, known: Iterable[str] = ()) -> None:
 
 
 def _kahn(nodes: Sequence[Node], known: Iterable[str] = ()) -> list[str]:
-    """Ids in dependency order (lowest priority number, then id, first among the available)."""
+    """Ids in dependency order (lowest priority number, then id, first among the available).
+
+    Tasks waiting on a cycle or on an unknown task are left out.
+    """
     by_id = {n.id: n for n in nodes}
     known = set(known)
-    waiting = {n.id: {d for d in n.dependencies if d not in known} for n in nodes}
-    dependents: dict[str, list[str]] = {}
+    graph: TopologicalSorter[str] = TopologicalSorter()
     for node in nodes:
-        for dep in waiting[node.id]:
-            dependents.setdefault(dep, []).append(node.id)
-    heap = [(by_id[i].priority, i) for i, w in waiting.items() if not w]
-    heapq.heapify(heap)
+        graph.add(node.id, *(d for d in node.dependencies if d not in known))
+    try:
+        graph.prepare()
+    except CycleError:
+        pass  # graphlib still hands out every node that does not wait on the cycle
+    heap: list[tuple[int, str]] = []
     order: list[str] = []
-    done: set[str] = set()
-    while heap:
+    while True:
+        # An unknown dependency is a node graphlib made up: never done, so its dependents stay stuck.
+        for ready_id in graph.get_ready():
+            if ready_id in by_id:
+                heapq.heappush(heap, (by_id[ready_id].priority, ready_id))
+        if not heap:
+            return order
         _, node_id = heapq.heappop(heap)
-        if node_id in done:
-            continue
-        done.add(node_id)
         order.append(node_id)
-        for child in dependents.get(node_id, []):
-            waiting[child].discard(node_id)
-            if not waiting[child] and child not in done:
-                heapq.heappush(heap, (by_id[child].priority, child))
-    return order
+        graph.done(node_id)
 
 
 def topo_order(nodes: Sequence[N]) -> list[N]:
@@ -143,33 +140,33 @@ def levels(nodes: Sequence[N]) -> list[list[N]]:
     return [sorted(g, key=lambda n: (n.priority, n.id)) for g in grouped]
 
 
-def ready(nodes: Sequence[N]) -> list[N]:
+def ready(nodes: Sequence[T]) -> list[T]:
     """Pending tasks whose dependencies are all completed, lowest priority number first, then id."""
-    status = {n.id: getattr(n, "status", "pending") for n in nodes}
+    status = {n.id: n.status for n in nodes}
     out = [
         n for n in nodes
-        if getattr(n, "status", "pending") == "pending"
+        if n.status == "pending"
         and all(status.get(d) == "completed" for d in n.dependencies)
     ]
     return sorted(out, key=lambda n: (n.priority, n.id))
 
 
-def next_ready(nodes: Sequence[N]) -> N | None:
+def next_ready(nodes: Sequence[T]) -> T | None:
     """The task `build next` picks, or None."""
     candidates = ready(nodes)
     return candidates[0] if candidates else None
 
 
-def blocked_by(nodes: Sequence[N]) -> dict[str, list[str]]:
+def blocked_by(nodes: Sequence[T]) -> dict[str, list[str]]:
     """Pending tasks that can never run because a dependency failed, was blocked or skipped."""
     by_id = {n.id: n for n in nodes}
-    dead = {n.id for n in nodes if getattr(n, "status", "") in ("failed", "blocked", "skipped")}
+    dead = {n.id for n in nodes if n.status in ("failed", "blocked", "skipped")}
     out: dict[str, list[str]] = {}
     changed = True
     while changed:
         changed = False
         for node in nodes:
-            if node.id in out or getattr(node, "status", "") != "pending":
+            if node.id in out or node.status != "pending":
                 continue
             bad = [d for d in node.dependencies if d in dead or d not in by_id]
             if bad:
