@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 from tests.ci_support import IN_CI
 
+# Tests start their helper containers with testcontainers; its reaper container would be pulled
+# from a registry, and every helper is removed by its own context manager anyway.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
 
 def _engine_reachable() -> str | None:
     try:

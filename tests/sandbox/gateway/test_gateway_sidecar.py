@@ -163,24 +163,20 @@ def repo_network_reaped(tmp_path):
 @pytest.fixture
 def canary_container():
     """A listener in another container on the default bridge: an 'other host' the sandbox must not reach."""
-    from sandbox.docker import labels
-    from sandbox.docker.client import get_client
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
-    client = get_client()
-    c = client.containers.run(
-        service_image(),
-        ["python3", "-m", "http.server", "8000"],
-        detach=True,
-        network="bridge",
-        labels={labels.MANAGED: "true", labels.KIND: "test-canary"},
-        read_only=True,
-        cap_drop=["ALL"],
+    from sandbox.docker import labels
+
+    canary = (
+        DockerContainer(service_image(), command=["python3", "-m", "http.server", "8000"],
+                        env={"PYTHONUNBUFFERED": "1"})  # so the readiness line reaches the log at once
+        .with_kwargs(network="bridge", labels={labels.MANAGED: "true", labels.KIND: "test-canary"},
+                     read_only=True, cap_drop=["ALL"])
+        .waiting_for(LogMessageWaitStrategy("Serving HTTP on").with_startup_timeout(60))
     )
-    try:
-        c.reload()
-        yield c.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
-    finally:
-        c.remove(force=True)
+    with canary:
+        yield canary.get_docker_client().bridge_ip(canary.get_container_id())
 
 
 @pytest.mark.docker
