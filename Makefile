@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 TASK ?=
 REPO ?=
 
-.PHONY: help install deps images demo test run run-args bench lint clean services up down
+.PHONY: help install deps images demo test check run run-args bench lint clean services up down
 
 help:
 	@echo "make demo    - run the main job on the bundled sample repo (offline demo model)"
 	@echo "make test    - install everything (Python, Debian packages, images) and run the whole suite"
+	@echo "make check   - the fast tier: no Docker, no images, no slow tests (well under a minute)"
 	@echo "make run TASK=<id or free text> REPO=<path> - one task through the full pipeline in your repository"
 	@echo "make images  - build the sandbox images (no registry needed)"
 	@echo "make bench   - print the benchmarks' figures"
@@ -45,6 +46,10 @@ run-args:
 
 test: images
 	$(BIN)/python -m pytest -q tests
+
+# The fast tier: what needs Docker or takes seconds is left to `make test`.
+check: install
+	$(BIN)/python -m pytest -q -m "not docker and not slow" tests
 
 bench: images
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit $$?; done

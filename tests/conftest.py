@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -65,14 +66,27 @@ def git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-@pytest.fixture
-def repo(tmp_path) -> Path:
-    """A small real git repository with one commit on `main`."""
-    path = tmp_path / "repo"
+@pytest.fixture(scope="session")
+def _repo_template(tmp_path_factory) -> Path:
+    """The `repo` fixture's repository, made once: each test gets its own copy."""
+    path = tmp_path_factory.mktemp("template") / "repo"
     path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / "README.md").write_text("# sample\n")
-    (path / "app.py").write_text("def add(a, b):\n    return a + b\n")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(path.parent), "GIT_CONFIG_NOSYSTEM": "1",
+           **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+              for what, value in (("NAME", "Test User"), ("EMAIL", "test@example.invalid"))}}
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "initial")):
+        if args[0] == "add":
+            (path / "README.md").write_text("# sample\n")
+            (path / "app.py").write_text("def add(a, b):\n    return a + b\n")
+        subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True, env=env)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path, _repo_template) -> Path:
+    """A small real git repository with one commit on `main` (a copy: git init and commit once a session)."""
+    path = tmp_path / "repo"
+    shutil.copytree(_repo_template, path, symlinks=True)
+    # The copied index holds the template's inodes and ctimes: refresh it as a fresh commit leaves it.
+    git(path, "update-index", "-q", "--refresh")
     return path

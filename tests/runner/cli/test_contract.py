@@ -195,6 +195,7 @@ def _hold_lock(repo: Path, seconds: float) -> subprocess.Popen:
 
 @pytest.mark.parametrize("args", [["task", "add", "work"], ["verify", "run"], ["build", "next"],
                                   ["maintain", "patch", "p"]])
+@pytest.mark.slow
 def test_every_command_whose_lock_message_offers_wait_has_it(repo, monkeypatch, capsys, args):
     monkeypatch.chdir(repo)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")  # whatever follows the lock fails fast
@@ -211,6 +212,7 @@ def test_every_command_whose_lock_message_offers_wait_has_it(repo, monkeypatch, 
         holder.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_wait_says_it_is_waiting(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     assert cli(capsys, "task", "add", "first")[0] == 0

@@ -125,6 +125,7 @@ def places(tmp_path, repo, monkeypatch):
 
 
 @pytest.mark.parametrize("path", sorted(FAILING))
+@pytest.mark.slow
 def test_every_command_fails_with_one_json_document(path, places, monkeypatch, capsys):
     args, where = FAILING[path]
     args = [a.format(nonempty=places["nonempty"]) for a in args]

@@ -80,6 +80,7 @@ def test_the_walk_covers_every_section():
 
 
 @pytest.mark.parametrize("key,field", KEYS, ids=[k for k, _ in KEYS])
+@pytest.mark.slow
 def test_every_key_refuses_a_bad_value_from_each_source(key, field, here, capsys, monkeypatch):
     raw = invalid_for(field.annotation)
     config = here / ".codex" / "config.yaml"
@@ -137,6 +138,7 @@ def test_every_key_refuses_a_bad_value_from_each_source(key, field, here, capsys
     ("policies.security.semgrep.timeout_s", ".nan", "finite"),
     ("policies.security.secrets.patterns", "[{id: x, regex: '('}]", "not a valid regex"),
 ])  # fmt: skip
+@pytest.mark.slow
 def test_formats_are_checked_with_the_accepted_form_said(key, raw, says, here, capsys):
     code, out, err = cli(capsys, "config", "set", key, raw)
     line = refused(code, out, err, key.replace(".Prod.port", ".Prod"), f"config set {key}")
@@ -196,6 +198,7 @@ def test_section_variables_codex_itself_sets_are_left_alone(here, capsys, monkey
     ("policies.safety.max_files", "7", 7),
     ("policies.quality.lint.select", "[E9, F401]", ["E9", "F401"]),
 ])  # fmt: skip
+@pytest.mark.slow
 def test_a_valid_value_round_trips(key, raw, stored, here, capsys):
     code, out, err = cli(capsys, "--json", "config", "set", key, raw)
     assert code == 0, err

@@ -87,6 +87,7 @@ def test_paths_mode_and_diff_mode(repo, monkeypatch):
     assert main(["policy", "check", "--diff", "HEAD"]) == 0
 
 
+@pytest.mark.slow
 def test_pre_commit_hook_blocks_the_commit(repo):
     """The documented hook line refuses a commit that adds a secret, and lets a clean one through."""
     hook = repo / ".git" / "hooks" / "pre-commit"

@@ -10,7 +10,7 @@ import pytest
 from runner.policy import semgrep_runner
 from tests.runner.policy.policy_support import check_staged
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 SECRET = "ghp_" + "Ex4mpleT0ken" * 3  # a GitHub classic token shape, split so no scanner flags this file
 

@@ -69,6 +69,7 @@ def test_all_three_missing_blocks_and_nothing_passes(repo, monkeypatch):
     assert {"semgrep.not-run", "secret.scanner-missing"} <= {f.rule for f in report.blocking}
 
 
+@pytest.mark.slow
 def test_disabling_semgrep_core_alone_falls_back_to_the_wrapper(repo, monkeypatch):
     monkeypatch.setenv(DISABLE_ENV, "semgrep-core")
     report = check_staged(repo, CHANGE, use_cache=False)
@@ -76,6 +77,7 @@ def test_disabling_semgrep_core_alone_falls_back_to_the_wrapper(repo, monkeypatc
     assert "semgrep.python-os-system" in rules(report, "security.semgrep")
 
 
+@pytest.mark.slow
 def test_the_cli_finds_its_tools_beside_its_interpreter_not_on_path(repo):
     """The issue's fresh clone: `.venv/bin/codex-sandbox` with no virtualenv on PATH still runs every scanner."""
     assert find_tool("ruff") and find_tool("semgrep"), "the tools ship with the install"

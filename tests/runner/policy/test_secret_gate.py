@@ -18,6 +18,7 @@ def test_corpus_sizes():
 
 
 @pytest.mark.parametrize("name,path,content,line", SECRETS, ids=[s[0] for s in SECRETS])
+@pytest.mark.slow
 def test_each_fake_secret_added_in_a_diff_is_blocked(repo, name, path, content, line):
     report = check_staged(repo, {path: content}, use_cache=False)
     hits = _secret_hits(report, path)

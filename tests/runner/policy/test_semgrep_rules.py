@@ -77,6 +77,7 @@ def test_semgrep_rule_test_format_passes():
     assert "All tests passed" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_wrapper_fallback_finds_the_same(tmp_path):
     """The `semgrep` CLI fallback and the semgrep-core fast path agree on one fixture."""
     from runner.policy.blobs import StagedFile
@@ -110,6 +111,7 @@ def test_broken_rule_file_is_one_clear_error(tmp_path, bad):
         load_rules([tmp_path])
 
 
+@pytest.mark.slow
 def test_engine_falls_back_to_the_semgrep_cli_without_semgrep_core(repo, monkeypatch):
     from runner.policy.semgrep_runner import semgrep_core_path
 

@@ -219,7 +219,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert self.store.lifecycle_state() in STATES
 
 
-TestLifecycleMachine = LifecycleMachine.TestCase
+TestLifecycleMachine = pytest.mark.slow(LifecycleMachine.TestCase)
 TestLifecycleMachine.settings = settings(
     max_examples=60, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

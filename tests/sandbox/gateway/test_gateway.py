@@ -41,6 +41,7 @@ def test_forwards_with_the_real_key_and_strips_client_credentials(tmp_path):
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token", "raw:Basic RUN", "raw:Bearer RUNx", "raw:bearer RUN"])
+@pytest.mark.slow
 def test_refuses_requests_without_the_run_token(tmp_path, token):
     with ScriptedModelServer(MESSAGE) as srv, make_gateway(tmp_path, srv.base_url) as gw:
         with client(gw, token=token) as c:

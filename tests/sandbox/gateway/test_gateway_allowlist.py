@@ -99,6 +99,7 @@ def request_with_header(gw, header: bytes) -> bytes:
     ],
     ids=["fold", "fold-tab", "soh", "nul", "esc", "del", "vt", "unforwarded"],
 )
+@pytest.mark.slow
 def test_header_values_with_control_characters_or_folding_are_refused(tmp_path, header):
     with ScriptedModelServer(MESSAGE) as srv, make_gateway(tmp_path, srv.base_url) as gw:
         answer = request_with_header(gw, header)
@@ -108,6 +109,7 @@ def test_header_values_with_control_characters_or_folding_are_refused(tmp_path, 
         assert [e["code"] for e in gw.events() if e["type"] == "refused"] == ["bad_header"]
 
 
+@pytest.mark.slow
 def test_a_tab_inside_a_header_value_is_fine_and_forwarded(tmp_path):
     with ScriptedModelServer(MESSAGE) as srv, make_gateway(tmp_path, srv.base_url) as gw:
         answer = request_with_header(gw, b"x-codex-window-id: a\tb\r\n")

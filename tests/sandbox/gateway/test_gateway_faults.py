@@ -18,6 +18,7 @@ def retries(gw) -> list[dict]:
     return [e for e in gw.events() if e["type"] == "retry"]
 
 
+@pytest.mark.slow
 def test_429_twice_then_success_honours_retry_after(tmp_path):
     script = {"responses": [{"status": 429, "retry_after": "1"}, {"status": 429}, {"message": "ok"}]}
     with ScriptedModelServer(script) as srv, make_gateway(tmp_path, srv.base_url) as gw, client(gw) as c:
@@ -73,6 +74,7 @@ def test_400_is_passed_through_without_retry(tmp_path):
         assert len(srv.requests) == 1 and retries(gw) == []
 
 
+@pytest.mark.slow
 def test_timeout_before_headers_is_retried_twice(tmp_path):
     script = {"responses": [{"message": "late", "delay_s": 3, "times": 3}]}
     with (
@@ -87,6 +89,7 @@ def test_timeout_before_headers_is_retried_twice(tmp_path):
         assert len(srv.requests) == 2 and [e["kind"] for e in retries(gw)] == ["timeout"]
 
 
+@pytest.mark.slow
 def test_silent_mid_stream_ends_with_a_clear_error_event_and_no_hang(tmp_path):
     script = {"responses": [{"apply_patch": PATCH, "message": "never sent", "stall_after": 1}]}
     with (
@@ -197,6 +200,7 @@ def test_chat_completions_through_the_gateway_count_tokens(tmp_path):
         assert (usage.input_tokens, usage.output_tokens, usage.requests) == (130, 25, 2)
 
 
+@pytest.mark.slow
 def test_streams_unbuffered(tmp_path):
     script = {"responses": [{"apply_patch": PATCH, "message": "m", "item_delay_s": 0.4}]}
     with ScriptedModelServer(script) as srv, make_gateway(tmp_path, srv.base_url) as gw, client(gw) as c:
@@ -218,6 +222,7 @@ def test_streams_unbuffered(tmp_path):
     assert arrivals[1][1] < total - 0.6  # the first item came while the rest was still being generated
 
 
+@pytest.mark.slow
 def test_client_that_hangs_up_mid_stream_still_pays_for_the_tokens(tmp_path):
     script = {
         "responses": [

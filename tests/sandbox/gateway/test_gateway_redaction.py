@@ -175,6 +175,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.slow
 def test_an_upstream_echoing_the_key_never_gets_a_fragment_out(tmp_path, name):
     route, turn, status = CASES[name]
     script = {"chat": [turn]} if route == "/chat/completions" else {"responses": [turn]}

@@ -81,6 +81,7 @@ def _on_disk(repo: Path) -> dict[str, str | None]:
 
 @pytest.mark.parametrize("fast_forward", [True, False], ids=["ff", "merge-commit"])
 @pytest.mark.parametrize("step", GIT_STEPS)
+@pytest.mark.slow
 def test_a_kill_at_every_step_is_recovered_and_loses_nothing(repo, step, fast_forward):
     base = git(repo, "rev-parse", "main")
     if not fast_forward:  # the user moved main since the task's base: the merge makes a merge commit

@@ -116,6 +116,7 @@ ALIASES = [".GIT", ".Git", ".git.", ".git ", ".git. .", ".git\u200c", "\ufeff.gi
 
 @pytest.mark.parametrize("alias", ALIASES)
 @pytest.mark.parametrize("kind", ["file", "dir"])
+@pytest.mark.slow
 def test_dotgit_aliases_are_refused(repo, trap, alias, kind):
     def mutate(t, _):
         target = t / "src" / alias
@@ -341,6 +342,7 @@ def costly_links(t: Path, count: int) -> None:
         (t / f"l{i}").symlink_to(prev + "/." * 2000)
 
 
+@pytest.mark.slow
 def test_costly_symlinks_are_checked_in_linear_time(repo):
     import time
 

@@ -265,6 +265,7 @@ HOLD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_never_share_a_tree(repo):
     procs = [subprocess.Popen([sys.executable, "-c", HOLD, str(repo), name], stdout=subprocess.PIPE, text=True)
              for name in ("p1", "p2")]
